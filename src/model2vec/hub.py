@@ -1,0 +1,87 @@
+"""The only module that talks to the Hugging Face Hub: download (cache first) and push."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Files a static model can need, in any of the supported layouts.
+MODEL_FILE_PATTERNS = [
+    "*.json",
+    "*.safetensors",
+    "README.md",
+    "0_StaticEmbedding/*",
+    "1_Normalize/*",
+]
+
+
+def resolve_model_path(
+    path: str | os.PathLike[str],
+    token: str | None = None,
+    subfolder: str | None = None,
+    force_download: bool = False,
+) -> Path:
+    """Turn a local folder or a hub repository id into a local folder.
+
+    A local path that exists is used as is. Otherwise the id is looked up in the hub cache first
+    (no network when cached); only if it is not cached (or `force_download`) is it downloaded.
+
+    :param path: A local folder or a repository id such as "org/name".
+    :param token: Hub token for private repositories.
+    :param subfolder: A folder inside the model folder or repository.
+    :param force_download: Re-download even when cached.
+    :return: The local folder holding the model.
+    :raises FileNotFoundError: If the path is neither a local folder nor a downloadable repository.
+    """
+    local = Path(path).expanduser()
+    if local.exists():
+        return local / subfolder if subfolder else local
+    repo_id = str(path)
+    if repo_id.count("/") > 1 or repo_id.startswith((".", "/", "~")):
+        raise FileNotFoundError(f"Model folder {path} does not exist (and it is not a hub repository id).")
+
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    patterns = MODEL_FILE_PATTERNS if not subfolder else [f"{subfolder}/{p}" for p in MODEL_FILE_PATTERNS]
+    folder: str | None = None
+    if not force_download:
+        try:
+            folder = snapshot_download(repo_id, token=token, allow_patterns=patterns, local_files_only=True)
+        except (LocalEntryNotFoundError, FileNotFoundError, ValueError):
+            folder = None
+    if folder is None:
+        try:
+            folder = snapshot_download(repo_id, token=token, allow_patterns=patterns, force_download=force_download)
+        except (RepositoryNotFoundError, LocalEntryNotFoundError, HfHubHTTPError, OSError) as error:
+            raise FileNotFoundError(
+                f"{path} is not a local folder and could not be fetched from the hub: {error}"
+            ) from error
+    root = Path(folder)
+    return root / subfolder if subfolder else root
+
+
+def push_folder(
+    folder: Path,
+    repo_id: str,
+    private: bool = False,
+    token: str | None = None,
+    subfolder: str | None = None,
+) -> str:
+    """Upload a saved model folder to a hub repository, creating the repository if needed.
+
+    :param folder: The local folder to upload.
+    :param repo_id: The target repository, e.g. "org/name".
+    :param private: Create the repository as private.
+    :param token: Hub token.
+    :param subfolder: Upload into this folder of the repository.
+    :return: The URL of the commit, as returned by the hub client.
+    """
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(repo_id=repo_id, private=private, exist_ok=True, repo_type="model")
+    commit = api.upload_folder(
+        repo_id=repo_id, folder_path=str(folder), path_in_repo=subfolder or "", repo_type="model"
+    )
+    return str(commit)

@@ -1,0 +1,521 @@
+"""`StaticModel`: a token-embedding table plus a tokenizer, and the methods users call.
+
+The class holds state and delegates the work: tokenising to `tokenization`, pooling to `pooling`,
+files to `format`, the hub to `hub` and dtype changes to `quantization`.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar, overload
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from model2vec import format as fmt
+from model2vec.hub import push_folder, resolve_model_path
+from model2vec.pooling import segment_mean, segment_sequences
+from model2vec.quantization import DType, quantize_embeddings, quantize_vocabulary, truncate_dimensions
+from model2vec.tokenization import (
+    TokenBatch,
+    find_unk_token_id,
+    median_token_length,
+    ordered_vocabulary,
+    prepare_tokenizer,
+    tokenize_batch,
+    validate_texts,
+)
+
+DEFAULT_MAX_LENGTH = 512
+_T = TypeVar("_T")
+
+
+def _as_texts(sentences: Any) -> tuple[list[str], bool]:
+    """Validate the `sentences` argument: a str, or an iterable (list, tuple, array, Series) of str.
+
+    :return: The texts and whether a single str was given.
+    :raises TypeError: For a non-iterable input, bytes, or an item that is not a str.
+    """
+    if isinstance(sentences, str):
+        return [sentences], True
+    if isinstance(sentences, bytes | bytearray) or not isinstance(sentences, Iterable):
+        raise TypeError(f"Expected a str or a sequence of str, got {type(sentences).__name__}.")
+    return validate_texts(list(sentences)), False
+
+
+def _batches(items: Sequence[_T], batch_size: int) -> Iterator[Sequence[_T]]:
+    """Yield consecutive slices of at most `batch_size` items."""
+    for start in range(0, len(items), batch_size):
+        yield items[start : start + batch_size]
+
+
+class StaticModel:
+    """A static embedding model: one vector per token, a text is the mean of its tokens' vectors.
+
+    :param vectors: The `(rows, dim)` embedding table (float16/32/64 or int8). Without `token_mapping`
+        it needs one row per tokenizer token.
+    :param tokenizer: A `tokenizers.Tokenizer`. Its padding and truncation settings are ignored when
+        encoding (a private copy with both disabled is used) and kept when saving.
+    :param config: Extra configuration, written to `config.json` on save.
+    :param normalize: L2-normalise outputs. None takes `config["normalize"]`, else False.
+    :param base_model_name: The teacher model's name, if known.
+    :param language: Language code(s), if known.
+    :param weights: Optional per-token weights (one per tokenizer token), multiplied into each row.
+    :param token_mapping: Optional token id -> row mapping (vocabulary-quantised models).
+    :raises TypeError: If `vectors` is not a numpy array or `tokenizer` is not a `tokenizers.Tokenizer`.
+    :raises ValueError: If shapes disagree with the vocabulary, or the dtype is unsupported.
+    """
+
+    def __init__(
+        self,
+        vectors: np.ndarray,
+        tokenizer: Tokenizer,
+        config: dict[str, Any] | None = None,
+        normalize: bool | None = None,
+        base_model_name: str | None = None,
+        language: str | list[str] | None = None,
+        weights: np.ndarray | None = None,
+        token_mapping: np.ndarray | None = None,
+    ) -> None:
+        if not isinstance(vectors, np.ndarray):
+            raise TypeError(f"vectors must be a numpy array, got {type(vectors).__name__}.")
+        if vectors.ndim != 2:
+            raise ValueError(f"vectors must be 2-D (rows, dim), got shape {vectors.shape}.")
+        DType.parse(vectors.dtype)  # raises ValueError for unsupported dtypes
+        self._encoding_tokenizer = prepare_tokenizer(tokenizer)
+        self.tokenizer = tokenizer
+        vocab_size = tokenizer.get_vocab_size()
+        if token_mapping is not None:
+            token_mapping = np.asarray(token_mapping)
+            if token_mapping.shape != (vocab_size,) or not np.issubdtype(token_mapping.dtype, np.integer):
+                raise ValueError(
+                    f"token_mapping must be {vocab_size} integers (one per token), got {token_mapping.dtype} "
+                    f"{token_mapping.shape}."
+                )
+            if vocab_size and (token_mapping.min() < 0 or token_mapping.max() >= len(vectors)):
+                raise ValueError(f"token_mapping points outside the {len(vectors)} rows of vectors.")
+            token_mapping = token_mapping.astype(np.int64)
+        elif len(vectors) != vocab_size:
+            raise ValueError(
+                f"vectors has {len(vectors)} rows but the tokenizer has {vocab_size} tokens; they must match."
+            )
+        if weights is not None:
+            weights = np.asarray(weights)
+            if weights.shape != (vocab_size,):
+                raise ValueError(f"weights must have shape ({vocab_size},), one per token, got {weights.shape}.")
+            weights = weights.astype(np.float32)
+
+        self.embedding = vectors
+        self.weights = weights
+        self.token_mapping = token_mapping
+        self.config: dict[str, Any] = dict(config or {})
+        self.tokens = ordered_vocabulary(tokenizer)
+        self.unk_token_id = find_unk_token_id(tokenizer)
+        self.median_token_length = median_token_length(self.tokens)
+        self.base_model_name = base_model_name
+        self.language = language
+        if normalize is None:
+            normalize = bool(self.config.get("normalize", False))
+        self.normalize = normalize
+
+    # -- attributes ---------------------------------------------------------------------------------
+
+    @property
+    def normalize(self) -> bool:
+        """Whether `encode` L2-normalises its output."""
+        return self._normalize
+
+    @normalize.setter
+    def normalize(self, value: bool) -> None:
+        if not isinstance(value, bool | np.bool_):
+            raise TypeError(f"normalize must be a bool, got {type(value).__name__}.")
+        self._normalize = bool(value)
+        self.config["normalize"] = self._normalize
+
+    @property
+    def dim(self) -> int:
+        """Number of dimensions of the output vectors."""
+        return int(self.embedding.shape[1])
+
+    @property
+    def embedding_dtype(self) -> str:
+        """Storage dtype of the table, e.g. "float16" or "int8"."""
+        return str(self.embedding.dtype)
+
+    @property
+    def vocabulary_quantization(self) -> int | None:
+        """Number of shared rows of a vocabulary-quantised model, None when each token has its own row."""
+        return None if self.token_mapping is None else int(self.embedding.shape[0])
+
+    def __repr__(self) -> str:
+        return (
+            f"StaticModel(vocab={len(self.tokens)}, dim={self.dim}, dtype={self.embedding_dtype}, "
+            f"normalize={self.normalize}, vocabulary_quantization={self.vocabulary_quantization})"
+        )
+
+    # -- loading ------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike[str],
+        token: str | None = None,
+        normalize: bool | None = None,
+        subfolder: str | None = None,
+        quantize_to: str | DType | None = None,
+        dimensionality: int | None = None,
+        vocabulary_quantization: int | None = None,
+        force_download: bool = False,
+        **kwargs: Any,
+    ) -> StaticModel:
+        """Load a model from a local folder or a hub repository id.
+
+        Folders in the model2vec, sentence-transformers and `0_StaticEmbedding/` layouts are accepted.
+        A hub id is looked up in the local cache first and only downloaded when missing.
+
+        :param path: Local folder or hub id.
+        :param token: Hub token for private repositories.
+        :param normalize: Override normalisation; None uses the config, then a `Normalize` module.
+        :param subfolder: Folder inside `path` holding the model.
+        :param quantize_to: Convert the table to this dtype after loading.
+        :param dimensionality: Keep only the first this-many dimensions.
+        :param vocabulary_quantization: Cluster the vocabulary into this many rows (k-means).
+        :param force_download: Download from the hub even if cached.
+        :param kwargs: Ignored (accepted for compatibility).
+        :return: The model.
+        :raises FileNotFoundError: If the folder, repository or a required file is missing.
+        :raises NotADirectoryError: If the path is a file.
+        :raises model2vec.format.ModelFormatError: If a file is corrupt or inconsistent.
+        """
+        folder = resolve_model_path(path, token=token, subfolder=subfolder, force_download=force_download)
+        loaded = fmt.load_folder(folder)
+        if normalize is None:
+            config_normalize = loaded.config.get("normalize")
+            normalize = bool(config_normalize) if config_normalize is not None else loaded.normalize_module
+        base_model = loaded.config.get("base_model") or loaded.metadata.get("base_model")
+        if base_model is None:
+            base_model = loaded.config.get("tokenizer_name")
+        language = loaded.metadata.get("language")
+        model = cls(
+            vectors=loaded.embeddings,
+            tokenizer=loaded.tokenizer,
+            config=loaded.config,
+            normalize=normalize,
+            base_model_name=str(base_model) if base_model is not None else None,
+            language=language,
+            weights=loaded.weights,
+            token_mapping=loaded.mapping,
+        )
+        if quantize_to is not None or dimensionality is not None or vocabulary_quantization is not None:
+            model = quantize_model(
+                model,
+                vocabulary_quantization=vocabulary_quantization,
+                quantize_to=quantize_to,
+                dimensionality=dimensionality,
+            )
+        return model
+
+    @classmethod
+    def load_local(cls, path: str | os.PathLike[str]) -> StaticModel:
+        """Load a model from a local folder (never touches the hub).
+
+        :param path: The folder.
+        :return: The model.
+        :raises FileNotFoundError: If the folder does not exist.
+        """
+        local = Path(path)
+        if not local.exists():
+            raise FileNotFoundError(f"Model folder {local} does not exist.")
+        return cls.from_pretrained(local)
+
+    @classmethod
+    def from_sentence_transformers(
+        cls, path: str | os.PathLike[str], token: str | None = None, normalize: bool | None = None, **kwargs: Any
+    ) -> StaticModel:
+        """Load a sentence-transformers static model. Deprecated: `from_pretrained` reads all layouts.
+
+        :param path: Local folder or hub id.
+        :param token: Hub token.
+        :param normalize: Override normalisation.
+        :param kwargs: Passed to `from_pretrained`.
+        :return: The model.
+        """
+        warnings.warn(
+            "StaticModel.from_sentence_transformers is deprecated; use StaticModel.from_pretrained, "
+            "which reads every layout.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return cls.from_pretrained(path, token=token, normalize=normalize, **kwargs)
+
+    # -- encoding -----------------------------------------------------------------------------------
+
+    def tokenize(self, sentences: str | Sequence[str], max_length: int | None = None) -> list[list[int]]:
+        """Token ids of each text, as used for encoding (no special tokens, unknown tokens dropped).
+
+        :param sentences: A str or a sequence of str.
+        :param max_length: Keep at most this many tokens per text (before dropping unknown ones).
+        :return: One list of ids per text (a list with one list for a single str).
+        :raises TypeError: If an item is not a str.
+        """
+        texts, _ = _as_texts(sentences)
+        return self._tokenize(texts, max_length).as_lists()
+
+    def _tokenize(self, texts: Sequence[str], max_length: int | None) -> TokenBatch:
+        return tokenize_batch(self._encoding_tokenizer, texts, max_length, self.unk_token_id)
+
+    def _map_batches(
+        self,
+        texts: list[str],
+        work: Callable[[Sequence[str]], _T],
+        batch_size: int,
+        show_progress_bar: bool,
+        use_multiprocessing: bool,
+        multiprocessing_threshold: int,
+    ) -> list[_T]:
+        """Apply `work` to consecutive batches, in threads for large inputs, keeping order."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+        batches = list(_batches(texts, batch_size))
+        # Tokenising and the numpy gathers release the GIL, so threads scale without pickling the model.
+        workers = os.cpu_count() or 1
+        parallel = use_multiprocessing and len(texts) > multiprocessing_threshold and workers > 1 and len(batches) > 1
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(texts), disable=not show_progress_bar, desc="Encoding", unit="text") as bar:
+            results: list[_T] = []
+            if parallel:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    for batch, result in zip(batches, pool.map(work, batches), strict=True):
+                        results.append(result)
+                        bar.update(len(batch))
+            else:
+                for batch in batches:
+                    results.append(work(batch))
+                    bar.update(len(batch))
+        return results
+
+    @overload
+    def encode(
+        self,
+        sentences: str,
+        show_progress_bar: bool = ...,
+        max_length: int | None = ...,
+        batch_size: int = ...,
+        use_multiprocessing: bool = ...,
+        multiprocessing_threshold: int = ...,
+        **kwargs: Any,
+    ) -> np.ndarray: ...
+    @overload
+    def encode(
+        self,
+        sentences: Iterable[str],
+        show_progress_bar: bool = ...,
+        max_length: int | None = ...,
+        batch_size: int = ...,
+        use_multiprocessing: bool = ...,
+        multiprocessing_threshold: int = ...,
+        **kwargs: Any,
+    ) -> np.ndarray: ...
+
+    def encode(
+        self,
+        sentences: str | Iterable[str],
+        show_progress_bar: bool = False,
+        max_length: int | None = DEFAULT_MAX_LENGTH,
+        batch_size: int = 1024,
+        use_multiprocessing: bool = True,
+        multiprocessing_threshold: int = 10_000,
+        **kwargs: Any,
+    ) -> np.ndarray:
+        """Embed texts: the (weighted) mean of each text's token vectors, normalised if `normalize`.
+
+        :param sentences: A str (gives a 1-D array) or a list/tuple/array/Series of str (gives 2-D).
+        :param show_progress_bar: Show a progress bar.
+        :param max_length: Use at most this many tokens per text; None for no limit.
+        :param batch_size: Texts per batch (memory bound; never changes results).
+        :param use_multiprocessing: Encode batches in parallel threads for large inputs.
+        :param multiprocessing_threshold: Minimum number of texts to go parallel.
+        :param kwargs: `normalize` (bool) overrides the model setting for this call; others are ignored.
+        :return: float32, C-contiguous, writable; `(n, dim)`, or `(dim,)` for a single str. A text
+            without known tokens gives a zero vector. `encode([])` gives shape `(0, dim)`.
+        :raises TypeError: If an item is not a str (the message names its index and type).
+        :raises ValueError: If `max_length` or `batch_size` is not a positive int.
+        """
+        texts, single = _as_texts(sentences)
+        normalize = kwargs.get("normalize")
+        normalize = self.normalize if normalize is None else bool(normalize)
+
+        def work(batch: Sequence[str]) -> np.ndarray:
+            tokens = self._tokenize(batch, max_length)
+            return segment_mean(
+                self.embedding, tokens.ids, tokens.offsets, self.weights, self.token_mapping, normalize=normalize
+            )
+
+        parts = self._map_batches(
+            texts, work, batch_size, show_progress_bar, use_multiprocessing, multiprocessing_threshold
+        )
+        out = np.concatenate(parts, axis=0) if parts else np.zeros((0, self.dim), dtype=np.float32)
+        out = np.ascontiguousarray(out, dtype=np.float32)
+        return out[0] if single else out
+
+    def encode_as_sequence(
+        self,
+        sentences: str | Iterable[str],
+        show_progress_bar: bool = False,
+        max_length: int | None = DEFAULT_MAX_LENGTH,
+        batch_size: int = 1024,
+        use_multiprocessing: bool = True,
+        multiprocessing_threshold: int = 10_000,
+        **kwargs: Any,
+    ) -> np.ndarray | list[np.ndarray]:
+        """Per-token vectors of each text (weights and mapping applied, never normalised).
+
+        :param sentences: A str or a sequence of str.
+        :param show_progress_bar: Show a progress bar.
+        :param max_length: Use at most this many tokens per text; None for no limit.
+        :param batch_size: Texts per batch.
+        :param use_multiprocessing: Encode batches in parallel threads for large inputs.
+        :param multiprocessing_threshold: Minimum number of texts to go parallel.
+        :param kwargs: Ignored.
+        :return: For a str, one `(n_tokens, dim)` float32 array; otherwise a list of them. Texts
+            without known tokens give `(0, dim)`.
+        :raises TypeError: If an item is not a str.
+        """
+        texts, single = _as_texts(sentences)
+
+        def work(batch: Sequence[str]) -> list[np.ndarray]:
+            tokens = self._tokenize(batch, max_length)
+            return segment_sequences(self.embedding, tokens.ids, tokens.offsets, self.weights, self.token_mapping)
+
+        parts = self._map_batches(
+            texts, work, batch_size, show_progress_bar, use_multiprocessing, multiprocessing_threshold
+        )
+        sequences = [sequence for part in parts for sequence in part]
+        return sequences[0] if single else sequences
+
+    # -- saving -------------------------------------------------------------------------------------
+
+    def _save_config(self) -> dict[str, Any]:
+        config = dict(self.config)
+        config.update(
+            {
+                "model_type": "model2vec",
+                "architectures": ["StaticModel"],
+                "hidden_dim": self.dim,
+                "normalize": self.normalize,
+                "embedding_dtype": self.embedding_dtype,
+                "vocabulary_quantization": self.vocabulary_quantization,
+            }
+        )
+        if self.base_model_name is not None:
+            config.setdefault("tokenizer_name", self.base_model_name)
+        return config
+
+    def save_pretrained(
+        self, path: str | os.PathLike[str], model_name: str | None = None, subfolder: str | None = None
+    ) -> Path:
+        """Save the model as a folder that model2vec and sentence-transformers can load.
+
+        The folder is written next to its destination and swapped in, so an interrupted save never
+        replaces a good model with a partial one. Unrelated files already in the folder are kept.
+
+        :param path: Destination folder.
+        :param model_name: Name for the model card (defaults to the folder name).
+        :param subfolder: Save into this folder inside `path`.
+        :return: The folder written.
+        :raises NotADirectoryError: If the destination is a file.
+        """
+        target = Path(path) / subfolder if subfolder else Path(path)
+        language = [self.language] if isinstance(self.language, str) else self.language
+        card = fmt.model_card(model_name or target.name, self.base_model_name, language)
+        return fmt.save_folder(
+            target,
+            embeddings=self.embedding,
+            tokenizer=self.tokenizer,
+            config=self._save_config(),
+            normalize=self.normalize,
+            weights=self.weights,
+            mapping=self.token_mapping,
+            card=card,
+        )
+
+    def push_to_hub(
+        self, repo_id: str, private: bool = False, token: str | None = None, subfolder: str | None = None
+    ) -> str:
+        """Save the model to a temporary folder and upload it to a hub repository.
+
+        :param repo_id: Target repository, e.g. "org/name" (created if missing).
+        :param private: Create the repository as private.
+        :param token: Hub token.
+        :param subfolder: Folder inside the repository.
+        :return: The commit reference returned by the hub.
+        """
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = self.save_pretrained(Path(tmp) / "model", model_name=repo_id)
+            return push_folder(folder, repo_id, private=private, token=token, subfolder=subfolder)
+
+
+def quantize_model(
+    model: StaticModel,
+    vocabulary_quantization: int | None = None,
+    quantize_to: str | DType | None = None,
+    dimensionality: int | None = None,
+) -> StaticModel:
+    """Return a smaller copy of a model; the original is not changed.
+
+    Steps run in this order: keep the first `dimensionality` dimensions, cluster the vocabulary into
+    `vocabulary_quantization` rows (k-means; each token keeps its magnitude as a weight), convert to
+    `quantize_to`. int8 stores one scale per row, folded into the per-token weights, so output vectors
+    keep their magnitude (this matters when `normalize` is False).
+
+    :param model: The model.
+    :param vocabulary_quantization: Number of rows after k-means, or None.
+    :param quantize_to: Target dtype ("float16", "float32", "float64", "int8"), or None.
+    :param dimensionality: Number of dimensions to keep, or None.
+    :return: A new `StaticModel`.
+    :raises ValueError: For an unknown dtype or out-of-range sizes.
+    :raises ImportError: If vocabulary quantisation is asked for without scikit-learn.
+    """
+    embedding = model.embedding
+    weights = model.weights
+    mapping = model.token_mapping
+    if dimensionality is not None:
+        embedding = truncate_dimensions(embedding, dimensionality)
+    target = DType.parse(quantize_to) if quantize_to is not None else None
+    if vocabulary_quantization is not None:
+        if mapping is not None:
+            # Re-cluster the per-token vectors the model currently produces.
+            embedding = embedding[mapping]
+        clustered = quantize_vocabulary(embedding.astype(np.float32) * _scale_of(weights), vocabulary_quantization)
+        embedding, mapping, weights = clustered.embedding, clustered.mapping, clustered.weights
+        if target is None:
+            target = DType.parse(model.embedding.dtype) if model.embedding.dtype != np.int8 else DType.INT8
+    if target is not None:
+        quantized = quantize_embeddings(embedding, target)
+        embedding = quantized.embedding
+        if quantized.row_scale is not None:
+            per_token = quantized.row_scale if mapping is None else quantized.row_scale[mapping]
+            weights = per_token if weights is None else weights * per_token
+    config = dict(model.config)
+    return StaticModel(
+        vectors=embedding,
+        tokenizer=model.tokenizer,
+        config=config,
+        normalize=model.normalize,
+        base_model_name=model.base_model_name,
+        language=model.language,
+        weights=weights,
+        token_mapping=mapping,
+    )
+
+
+def _scale_of(weights: np.ndarray | None) -> np.ndarray | float:
+    """Per-token weights as a column to multiply rows with (1.0 when there are none)."""
+    return 1.0 if weights is None else weights.astype(np.float32)[:, None]

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model2vec import DType, quantize_model
+from model2vec.quantization import quantize_embeddings, quantize_vocabulary, truncate_dimensions
+
+from .conftest import make_model
+
+TEXTS = ["the cat sat on the mat", "hello world", "big red dogs !", "a"]
+
+
+def test_dtype_parse() -> None:
+    assert DType.parse("fp16") is DType.FLOAT16
+    assert DType.parse(np.float32) is DType.FLOAT32
+    assert DType.parse("INT8") is DType.INT8
+    with pytest.raises(ValueError, match="Unknown dtype"):
+        DType.parse("int4")
+
+
+def test_int8_keeps_magnitudes_without_normalisation() -> None:
+    model = make_model(normalize=False)
+    q = quantize_model(model, quantize_to="int8")
+    assert q.embedding.dtype == np.int8 and q.weights is not None
+    np.testing.assert_allclose(q.encode(TEXTS), model.encode(TEXTS), atol=0.02 * np.abs(model.embedding).max())
+
+
+def test_float16_close() -> None:
+    model = make_model(normalize=True)
+    q = quantize_model(model, quantize_to="float16")
+    assert q.embedding_dtype == "float16"
+    np.testing.assert_allclose(q.encode(TEXTS), model.encode(TEXTS), atol=1e-3)
+    assert model.embedding_dtype == "float32"  # the original is untouched
+
+
+def test_float16_clips_instead_of_inf() -> None:
+    table = quantize_embeddings(np.array([[1e6, -1e6]], dtype=np.float32), "float16").embedding
+    assert np.isfinite(table).all()
+
+
+def test_dimensionality() -> None:
+    model = make_model(dim=8)
+    q = quantize_model(model, dimensionality=3)
+    assert q.dim == 3
+    np.testing.assert_array_equal(q.embedding, model.embedding[:, :3])
+    with pytest.raises(ValueError, match="dimensionality"):
+        truncate_dimensions(model.embedding, 9)
+
+
+def test_vocabulary_quantisation_is_deterministic_and_close() -> None:
+    model = make_model(dim=8, normalize=True)
+    q1 = quantize_model(model, vocabulary_quantization=20)
+    q2 = quantize_model(model, vocabulary_quantization=20)
+    np.testing.assert_array_equal(q1.encode(TEXTS), q2.encode(TEXTS))
+    # With (almost) one cluster per token the vectors are reproduced closely.
+    cos = (q1.encode(TEXTS) * model.encode(TEXTS)).sum(axis=1)
+    assert cos.min() > 0.95
+    with pytest.raises(ValueError, match="vocabulary_quantization"):
+        quantize_vocabulary(model.embedding, 0)
+
+
+def test_vocabulary_then_int8() -> None:
+    model = make_model(dim=8)
+    q = quantize_model(model, vocabulary_quantization=6, quantize_to="int8", dimensionality=4)
+    assert q.embedding.shape == (6, 4) and q.embedding.dtype == np.int8
+    assert q.token_mapping is not None and q.weights is not None
+    assert np.isfinite(q.encode(TEXTS)).all()
