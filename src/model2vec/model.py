@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -18,39 +20,52 @@ from tokenizers import Tokenizer
 
 from model2vec import format as fmt
 from model2vec.hub import push_folder, resolve_model_path
-from model2vec.pooling import segment_mean, segment_sequences
+from model2vec.pooling import float32_table, segment_mean, segment_sequences
 from model2vec.quantization import DType, quantize_embeddings, quantize_vocabulary, truncate_dimensions
 from model2vec.tokenization import (
+    TextTokenizer,
     TokenBatch,
+    check_max_length,
     find_unk_token_id,
     median_token_length,
     ordered_vocabulary,
     prepare_tokenizer,
-    tokenize_batch,
     validate_texts,
 )
 
 DEFAULT_MAX_LENGTH = 512
+# Largest float32 working copy of the table kept for fast pooling; bigger tables are pooled directly.
+MAX_WORKING_TABLE_BYTES = 1 << 30
 _T = TypeVar("_T")
 
 
-def _as_texts(sentences: Any) -> tuple[list[str], bool]:
-    """Validate the `sentences` argument: a str, or an iterable (list, tuple, array, Series) of str.
+def _as_text_collection(sentences: Any) -> list[str]:
+    """Validate a collection input (list, tuple, array, Series, or any iterable) as a list of str.
 
-    :return: The texts and whether a single str was given.
-    :raises TypeError: For a non-iterable input, bytes, or an item that is not a str.
+    :raises TypeError: For a non-iterable input, bytes, or an item that is not a str (naming its index).
     """
-    if isinstance(sentences, str):
-        return [sentences], True
     if isinstance(sentences, bytes | bytearray) or not isinstance(sentences, Iterable):
         raise TypeError(f"Expected a str or a sequence of str, got {type(sentences).__name__}.")
-    return validate_texts(list(sentences)), False
+    return validate_texts(sentences if isinstance(sentences, list) else list(sentences))
 
 
-def _batches(items: Sequence[_T], batch_size: int) -> Iterator[Sequence[_T]]:
-    """Yield consecutive slices of at most `batch_size` items."""
-    for start in range(0, len(items), batch_size):
-        yield items[start : start + batch_size]
+def _validated_stream(sentences: Iterable[Any]) -> Iterator[str]:
+    """Yield the items of a stream, raising TypeError (with the index) at the first non-str."""
+    for index, text in enumerate(sentences):
+        if not isinstance(text, str):
+            raise TypeError(f"Item {index} of the input is {type(text).__name__}, expected str.")
+        yield text
+
+
+def _batches(items: Iterable[str], batch_size: int) -> Iterator[list[str]]:
+    """Yield consecutive lists of at most `batch_size` items (works for lists and streams)."""
+    if isinstance(items, list):
+        for start in range(0, len(items), batch_size):
+            yield items[start : start + batch_size]
+        return
+    iterator = iter(items)
+    while batch := list(islice(iterator, batch_size)):
+        yield batch
 
 
 class StaticModel:
@@ -115,6 +130,8 @@ class StaticModel:
         self.config: dict[str, Any] = dict(config or {})
         self.tokens = ordered_vocabulary(tokenizer)
         self.unk_token_id = find_unk_token_id(tokenizer)
+        self._text_tokenizer = TextTokenizer(self._encoding_tokenizer, self.unk_token_id)
+        self._pooling_cache: tuple[tuple[Any, ...], np.ndarray, np.ndarray | None] | None = None
         self.median_token_length = median_token_length(self.tokens)
         self.base_model_name = base_model_name
         self.language = language
@@ -262,42 +279,79 @@ class StaticModel:
         :return: One list of ids per text (a list with one list for a single str).
         :raises TypeError: If an item is not a str.
         """
-        texts, _ = _as_texts(sentences)
+        texts = [sentences] if isinstance(sentences, str) else _as_text_collection(sentences)
         return self._tokenize(texts, max_length).as_lists()
 
     def _tokenize(self, texts: Sequence[str], max_length: int | None) -> TokenBatch:
-        return tokenize_batch(self._encoding_tokenizer, texts, max_length, self.unk_token_id)
+        return self._text_tokenizer(texts, max_length)
 
-    def _map_batches(
+    def _pooling_arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return the float32 table (weights folded in when possible) for `encode`, built once and reused.
+
+        The cache is keyed on the identity of `embedding`, `weights` and `token_mapping`, so assigning a
+        new array to any of them is picked up; changing an array in place is not (assign a new one).
+        """
+        sources = (self.embedding, self.weights, self.token_mapping)
+        cached = self._pooling_cache
+        # Compare by identity while holding the sources, so a freed array's id can never be reused.
+        if cached is not None and all(a is b for a, b in zip(cached[0], sources, strict=True)):
+            return cached[1], cached[2]
+        if self.embedding.size * 4 > MAX_WORKING_TABLE_BYTES:
+            table, weights = self.embedding, self.weights
+        else:
+            table, weights = float32_table(self.embedding, self.weights, self.token_mapping)
+        self._pooling_cache = (sources, table, weights)
+        return table, weights
+
+    def _results(
         self,
-        texts: list[str],
-        work: Callable[[Sequence[str]], _T],
+        batches: Iterable[list[str]],
+        work: Callable[[list[str]], _T],
+        parallel: bool,
+    ) -> Iterator[tuple[int, _T]]:
+        """Apply `work` to each batch and yield (batch length, result) in order.
+
+        In parallel mode a bounded number of batches is in flight in a thread pool: tokenising and the
+        numpy gathers release the GIL, so threads scale without pickling the model or touching
+        process-wide settings such as `TOKENIZERS_PARALLELISM`, and memory stays bounded for streams.
+        """
+        workers = os.cpu_count() or 1
+        if not parallel or workers < 2:
+            for batch in batches:
+                yield len(batch), work(batch)
+            return
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending: deque[tuple[int, Future[_T]]] = deque()
+            for batch in batches:
+                pending.append((len(batch), pool.submit(work, batch)))
+                if len(pending) >= 2 * workers:
+                    size, future = pending.popleft()
+                    yield size, future.result()
+            while pending:
+                size, future = pending.popleft()
+                yield size, future.result()
+
+    def _run(
+        self,
+        sentences: Any,
+        work: Callable[[list[str]], _T],
         batch_size: int,
         show_progress_bar: bool,
         use_multiprocessing: bool,
         multiprocessing_threshold: int,
-    ) -> list[_T]:
-        """Apply `work` to consecutive batches, in threads for large inputs, keeping order."""
+    ) -> Iterator[tuple[int, _T]]:
+        """Validate, batch and process an input of any length; yields (batch length, result)."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
-        batches = list(_batches(texts, batch_size))
-        # Tokenising and the numpy gathers release the GIL, so threads scale without pickling the model.
-        workers = os.cpu_count() or 1
-        parallel = use_multiprocessing and len(texts) > multiprocessing_threshold and workers > 1 and len(batches) > 1
+        total = len(sentences) if isinstance(sentences, Sized) else None
+        # An input of unknown length is treated as large: it is typically a stream.
+        parallel = use_multiprocessing and (total is None or total > multiprocessing_threshold)
         from tqdm.auto import tqdm
 
-        with tqdm(total=len(texts), disable=not show_progress_bar, desc="Encoding", unit="text") as bar:
-            results: list[_T] = []
-            if parallel:
-                with ThreadPoolExecutor(max_workers=workers) as pool:
-                    for batch, result in zip(batches, pool.map(work, batches), strict=True):
-                        results.append(result)
-                        bar.update(len(batch))
-            else:
-                for batch in batches:
-                    results.append(work(batch))
-                    bar.update(len(batch))
-        return results
+        with tqdm(total=total, disable=not show_progress_bar, desc="Encoding", unit="text") as bar:
+            for size, result in self._results(_batches(sentences, batch_size), work, parallel):
+                bar.update(size)
+                yield size, result
 
     @overload
     def encode(
@@ -346,22 +400,72 @@ class StaticModel:
         :raises TypeError: If an item is not a str (the message names its index and type).
         :raises ValueError: If `max_length` or `batch_size` is not a positive int.
         """
-        texts, single = _as_texts(sentences)
-        normalize = kwargs.get("normalize")
-        normalize = self.normalize if normalize is None else bool(normalize)
+        if isinstance(sentences, str):
+            single: np.ndarray = self.encode([sentences], show_progress_bar, max_length, batch_size, False, **kwargs)
+            return single[0]
+        texts = _as_text_collection(sentences)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        row = 0
+        for size, result in self._run(
+            texts,
+            self._mean_worker(max_length, kwargs.get("normalize")),
+            batch_size,
+            show_progress_bar,
+            use_multiprocessing,
+            multiprocessing_threshold,
+        ):
+            out[row : row + size] = result
+            row += size
+        return out
 
-        def work(batch: Sequence[str]) -> np.ndarray:
+    def encode_iter(
+        self,
+        sentences: Iterable[str],
+        batch_size: int = 1024,
+        max_length: int | None = DEFAULT_MAX_LENGTH,
+        show_progress_bar: bool = False,
+        use_multiprocessing: bool = True,
+        **kwargs: Any,
+    ) -> Iterator[np.ndarray]:
+        """Embed a stream of texts lazily, one `(batch, dim)` float32 array per `batch_size` texts, in order.
+
+        Memory is bounded by a few batches whatever the length of the stream (a generator over millions
+        of texts is fine); results are identical to `encode`.
+
+        :param sentences: Any iterable of str (a generator, a file object's lines, a list...).
+        :param batch_size: Texts per yielded array (the last one may be shorter).
+        :param max_length: Use at most this many tokens per text; None for no limit.
+        :param show_progress_bar: Show a progress bar (counts texts; no total for generators).
+        :param use_multiprocessing: Encode batches in parallel threads.
+        :param kwargs: `normalize` (bool) overrides the model setting; others are ignored.
+        :return: An iterator of arrays.
+        :raises TypeError: If `sentences` is a str or an item is not a str (index counted over the stream).
+        :raises ValueError: If `max_length` or `batch_size` is not a positive int.
+        """
+        if isinstance(sentences, str | bytes | bytearray) or not isinstance(sentences, Iterable):
+            raise TypeError(f"encode_iter expects an iterable of str, got {type(sentences).__name__}.")
+        for _, result in self._run(
+            _validated_stream(sentences),
+            self._mean_worker(max_length, kwargs.get("normalize")),
+            batch_size,
+            show_progress_bar,
+            use_multiprocessing,
+            0,
+        ):
+            yield result
+
+    def _mean_worker(self, max_length: int | None, normalize: bool | None) -> Callable[[list[str]], np.ndarray]:
+        """Return the function that embeds one batch (arguments are validated here, before any work)."""
+        check_max_length(max_length)
+        table, weights = self._pooling_arrays()
+        mapping = self.token_mapping
+        do_normalize = self.normalize if normalize is None else bool(normalize)
+
+        def work(batch: list[str]) -> np.ndarray:
             tokens = self._tokenize(batch, max_length)
-            return segment_mean(
-                self.embedding, tokens.ids, tokens.offsets, self.weights, self.token_mapping, normalize=normalize
-            )
+            return segment_mean(table, tokens.ids, tokens.offsets, weights, mapping, normalize=do_normalize)
 
-        parts = self._map_batches(
-            texts, work, batch_size, show_progress_bar, use_multiprocessing, multiprocessing_threshold
-        )
-        out = np.concatenate(parts, axis=0) if parts else np.zeros((0, self.dim), dtype=np.float32)
-        out = np.ascontiguousarray(out, dtype=np.float32)
-        return out[0] if single else out
+        return work
 
     def encode_as_sequence(
         self,
@@ -386,16 +490,18 @@ class StaticModel:
             without known tokens give `(0, dim)`.
         :raises TypeError: If an item is not a str.
         """
-        texts, single = _as_texts(sentences)
+        single = isinstance(sentences, str)
+        texts = [sentences] if isinstance(sentences, str) else _as_text_collection(sentences)
 
-        def work(batch: Sequence[str]) -> list[np.ndarray]:
+        def work(batch: list[str]) -> list[np.ndarray]:
             tokens = self._tokenize(batch, max_length)
             return segment_sequences(self.embedding, tokens.ids, tokens.offsets, self.weights, self.token_mapping)
 
-        parts = self._map_batches(
+        sequences: list[np.ndarray] = []
+        for _, result in self._run(
             texts, work, batch_size, show_progress_bar, use_multiprocessing, multiprocessing_threshold
-        )
-        sequences = [sequence for part in parts for sequence in part]
+        ):
+            sequences.extend(result)
         return sequences[0] if single else sequences
 
     # -- saving -------------------------------------------------------------------------------------

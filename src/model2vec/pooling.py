@@ -14,9 +14,6 @@ import numpy as np
 # Normalising divides by (norm + EPS): zero vectors stay zero instead of becoming NaN.
 NORM_EPS = np.float32(1e-32)
 
-# Rows gathered at once; bounds the float32 scratch memory to about this many rows * dim * 4 bytes.
-TOKEN_BUDGET = 65_536
-
 
 def token_rows(
     embedding: np.ndarray,
@@ -51,56 +48,101 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
     return vectors
 
 
-def _segment_sums(rows: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Sum consecutive segments of rows; empty segments give zero rows."""
-    out = np.zeros((len(lengths), rows.shape[1]), dtype=np.float32)
-    nonempty = lengths > 0
-    if nonempty.any():
-        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))[nonempty]
-        # reduceat adds the rows of a segment one after another, so each sum depends only on its segment.
-        out[nonempty] = np.add.reduceat(rows, starts, axis=0)
+# Texts pooled together; each step of the loop below touches at most this many rows.
+BUCKET_SIZE = 512
+
+
+def segment_sums(
+    table: np.ndarray,
+    ids: np.ndarray,
+    offsets: np.ndarray,
+    weights: np.ndarray | None = None,
+    mapping: np.ndarray | None = None,
+    bucket_size: int = BUCKET_SIZE,
+) -> np.ndarray:
+    """Sum each text's (weighted) token vectors in float32, adding its rows strictly in token order.
+
+    Texts are sorted by length and pooled in buckets; step `j` adds the `j`-th row of every text in
+    the bucket that still has one. The sum of a text is therefore always `((0 + r0) + r1) + ...`,
+    computed with the same float32 operations whatever else is in the batch, so results are bitwise
+    independent of batching. There is no per-text Python loop: the loop runs over token positions.
+
+    :param table: The embedding table (any float or int8 dtype; float32 is fastest).
+    :param ids: Flat token ids of all texts.
+    :param offsets: `n + 1` boundaries into `ids`.
+    :param weights: Optional per-token weights (indexed by token id).
+    :param mapping: Optional token id -> table row.
+    :param bucket_size: Texts per bucket (speed only; never changes results).
+    :return: An `(n, dim)` float32 array of sums; texts without tokens give zero rows.
+    """
+    n_texts = len(offsets) - 1
+    out = np.zeros((n_texts, table.shape[1]), dtype=np.float32)
+    lengths = np.diff(offsets)
+    order = np.argsort(lengths, kind="stable")
+    order = order[lengths[order] > 0]
+    for begin in range(0, len(order), bucket_size):
+        chosen = order[begin : begin + bucket_size]
+        bucket_lengths = lengths[chosen]
+        starts = offsets[chosen]
+        longest = int(bucket_lengths[-1])
+        acc = np.zeros((len(chosen), table.shape[1]), dtype=np.float32)
+        # Lengths ascend within the bucket, so the texts that have a token at position j are a suffix.
+        first_active = np.searchsorted(bucket_lengths, np.arange(longest), side="right")
+        for position in range(longest):
+            active = int(first_active[position])
+            token_ids = ids[starts[active:] + position]
+            rows = table[token_ids if mapping is None else mapping[token_ids]]
+            if weights is not None:
+                rows = rows * weights[token_ids][:, None]
+            target = acc[active:]
+            np.add(target, rows, out=target)
+        out[chosen] = acc
     return out
 
 
 def segment_mean(
-    embedding: np.ndarray,
+    table: np.ndarray,
     ids: np.ndarray,
     offsets: np.ndarray,
     weights: np.ndarray | None = None,
     mapping: np.ndarray | None = None,
     normalize: bool = False,
-    token_budget: int = TOKEN_BUDGET,
 ) -> np.ndarray:
     """Mean of each text's token vectors (sum of weighted rows / token count), optionally normalised.
 
-    :param embedding: The table.
+    :param table: The embedding table.
     :param ids: Flat token ids of all texts.
     :param offsets: `n + 1` boundaries into `ids`.
     :param weights: Optional per-token weights.
     :param mapping: Optional token id -> row mapping.
     :param normalize: Whether to L2-normalise the means.
-    :param token_budget: Maximum rows gathered at once (memory bound); does not affect results.
     :return: An `(n, dim)` float32 C-contiguous array; texts without tokens give zero rows.
     """
-    n_texts = len(offsets) - 1
-    dim = embedding.shape[1]
-    out = np.zeros((n_texts, dim), dtype=np.float32)
-    start_text = 0
-    while start_text < n_texts:
-        # Take whole texts until the budget is reached (at least one text, however long).
-        end_text = int(np.searchsorted(offsets, offsets[start_text] + token_budget, side="right")) - 1
-        end_text = min(max(end_text, start_text + 1), n_texts)
-        lo, hi = int(offsets[start_text]), int(offsets[end_text])
-        lengths = np.diff(offsets[start_text : end_text + 1])
-        if hi > lo:
-            rows = token_rows(embedding, ids[lo:hi], weights, mapping)
-            sums = _segment_sums(rows, lengths)
-            counts = np.maximum(lengths, 1).astype(np.float32)[:, None]
-            out[start_text:end_text] = sums / counts
-        start_text = end_text
+    sums = segment_sums(table, ids, offsets, weights, mapping)
+    counts = np.maximum(np.diff(offsets), 1).astype(np.float32)[:, None]
+    sums /= counts
     if normalize:
-        normalize_rows(out)
-    return out
+        normalize_rows(sums)
+    return sums
+
+
+def float32_table(
+    embedding: np.ndarray, weights: np.ndarray | None, mapping: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Make a float32 table for pooling, with per-token weights folded in where there is no mapping.
+
+    Converting once is much faster than converting every gathered float16/int8 row, and folding the
+    weights saves a multiplication per token; both give the same float32 values as doing it per row.
+
+    :param embedding: The stored table.
+    :param weights: Optional per-token weights.
+    :param mapping: Optional token id -> row mapping (weights cannot be folded then).
+    :return: The table to pool from and the weights still to apply (None when folded).
+    """
+    table = embedding.astype(np.float32, copy=False)
+    if weights is not None and mapping is None:
+        return table * weights.astype(np.float32, copy=False)[:, None], None
+    return table, weights
 
 
 def segment_sequences(

@@ -9,6 +9,7 @@ disabled and apply `max_length` ourselves.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain, pairwise
@@ -116,9 +117,233 @@ def validate_texts(sentences: Sequence[str]) -> list[str]:
     return texts
 
 
+def check_max_length(max_length: object) -> None:
+    """Check a `max_length` argument.
+
+    :param max_length: The value to check.
+    :raises ValueError: If it is neither None nor a positive int.
+    """
+    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1):
+        raise ValueError(f"max_length must be a positive int or None, got {max_length!r}.")
+
+
 def _replace_surrogates(text: str) -> str:
     """Join surrogate pairs into their character and replace unpaired surrogates with U+FFFD."""
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def _encode_ids(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
+    """Token ids of each text without special tokens, tolerating lone surrogates."""
+    try:
+        encodings = tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+    except TypeError:
+        # Lone surrogates (e.g. from broken decoding) cannot be passed to the Rust tokenizer; each becomes
+        # U+FFFD. Valid texts are unchanged by this, so results never depend on the rest of the batch.
+        encodings = tokenizer.encode_batch_fast([_replace_surrogates(t) for t in texts], add_special_tokens=False)
+    return [encoding.ids for encoding in encodings]
+
+
+def _encode_words(tokenizer: Tokenizer, words: list[str], group_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids of many space-free words, tokenised a few long texts at a time.
+
+    One call per word costs microseconds of per-encoding overhead; instead the words are joined with
+    spaces, tokenised together, and each token is assigned to its word by its character offset. This
+    is exact for tokenizers where `splits_exactly_on_spaces` holds (no token spans a space).
+
+    :return: All ids, word after word (int32), and the number of ids of each word.
+    """
+    groups = [words[begin : begin + group_size] for begin in range(0, len(words), group_size)]
+    try:
+        encodings = tokenizer.encode_batch([" ".join(group) for group in groups], add_special_tokens=False)
+    except TypeError:
+        groups = [[_replace_surrogates(word) for word in group] for group in groups]
+        encodings = tokenizer.encode_batch([" ".join(group) for group in groups], add_special_tokens=False)
+    id_parts: list[np.ndarray] = []
+    length_parts: list[np.ndarray] = []
+    for group, encoding in zip(groups, encodings, strict=True):
+        word_sizes = np.fromiter(map(len, group), dtype=np.int64, count=len(group))
+        word_starts = np.cumsum(word_sizes + 1) - (word_sizes + 1)
+        token_starts = np.fromiter((start for start, _ in encoding.offsets), dtype=np.int64, count=len(encoding))
+        owner = np.searchsorted(word_starts, token_starts, side="right") - 1
+        length_parts.append(np.bincount(owner, minlength=len(group)))
+        id_parts.append(np.asarray(encoding.ids, dtype=np.int32))
+    lengths = np.concatenate(length_parts).astype(np.int64) if length_parts else np.zeros(0, dtype=np.int64)
+    flat = np.concatenate(id_parts) if id_parts else np.zeros(0, dtype=np.int32)
+    return flat, lengths
+
+
+# Normalizers that act on characters and never remove or merge an ASCII space.
+_SPACE_PRESERVING_NORMALIZERS = {"BertNormalizer", "Lowercase", "StripAccents", "NFD", "NFKD", "NFC", "NFKC", "Strip"}
+# Pre-tokenizers that split at every ASCII space and drop it.
+_SPACE_SPLITTING_PRE_TOKENIZERS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
+# Pre-tokenizers that only split further (never join across a split) and never keep spaces.
+_FURTHER_SPLITTING_PRE_TOKENIZERS = {"Punctuation", "Digits"}
+
+
+def splits_exactly_on_spaces(tokenizer: Tokenizer) -> bool:
+    """Tell whether tokenising a text equals tokenising its `text.split(" ")` parts one by one.
+
+    This holds when (a) every normalizer works per character and never removes or merges an ASCII
+    space, (b) the pre-tokenizer splits at every ASCII space and drops it (so the model never sees a
+    space and works on each space-free word alone), and (c) no added token contains a space (added
+    tokens are matched before pre-tokenisation). BERT-style tokenizers (WordPiece with
+    `BertNormalizer` + `BertPreTokenizer`) qualify; byte-level BPE and Metaspace ones do not, because
+    they encode the space into the next token.
+
+    :param tokenizer: The tokenizer.
+    :return: True if the word-level cache in `TextTokenizer` is exact for this tokenizer.
+    """
+    spec = json.loads(tokenizer.to_str())
+
+    def flatten(node: dict[str, object] | None, key: str) -> list[str]:
+        if node is None:
+            return []
+        if node.get("type") == "Sequence":
+            children = node.get(key)
+            return (
+                [t for child in children if isinstance(child, dict) for t in flatten(child, key)]
+                if isinstance(children, list)
+                else ["?"]
+            )
+        return [str(node.get("type"))]
+
+    normalizers = flatten(spec.get("normalizer"), "normalizers")
+    pre_tokenizers = flatten(spec.get("pre_tokenizer"), "pretokenizers")
+    if any(name not in _SPACE_PRESERVING_NORMALIZERS for name in normalizers):
+        return False
+    if not any(name in _SPACE_SPLITTING_PRE_TOKENIZERS for name in pre_tokenizers):
+        return False
+    allowed = _SPACE_SPLITTING_PRE_TOKENIZERS | _FURTHER_SPLITTING_PRE_TOKENIZERS
+    if any(name not in allowed for name in pre_tokenizers):
+        return False
+    return not any(" " in str(token.get("content", "")) for token in spec.get("added_tokens", []))
+
+
+class TextTokenizer:
+    """Turns batches of texts into `TokenBatch`es, caching the ids of words when that is exact.
+
+    For tokenizers where `splits_exactly_on_spaces` holds, a text's ids are the concatenation of the
+    ids of its space-separated parts, so each distinct part is tokenised once and remembered. Frequent
+    words make most lookups hits, which is much faster than tokenising every text. Other tokenizers
+    tokenise whole texts. Both paths give identical ids.
+
+    :param tokenizer: A tokenizer prepared by `prepare_tokenizer` (no padding, no truncation).
+    :param unk_token_id: The unknown token's id (dropped from results), or None.
+    :param cache_size: Most words remembered; the cache is emptied when it grows past this (memory bound).
+    :param max_word_length: Longer parts are tokenised but not remembered.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        unk_token_id: int | None,
+        cache_size: int = 500_000,
+        max_word_length: int = 64,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.unk_token_id = unk_token_id
+        self.cache_size = cache_size
+        self.max_word_length = max_word_length
+        self.use_word_cache = splits_exactly_on_spaces(tokenizer)
+        # The cache: word -> index; the ids of word i are pool[starts[i] : starts[i] + lengths[i]].
+        self._index: dict[str, int] = {}
+        self._pool = np.zeros(1 << 16, dtype=np.int32)
+        self._pool_used = 0
+        # Slots handed out so far; not len(_index), because long words are removed after each batch.
+        self._slots_used = 0
+        self._starts = np.zeros(1 << 12, dtype=np.int64)
+        self._lengths = np.zeros(1 << 12, dtype=np.int64)
+        self._lock = threading.Lock()
+
+    def _clear(self) -> None:
+        self._index.clear()
+        self._pool_used = 0
+        self._slots_used = 0
+
+    def _add_words(self, words: list[str]) -> None:
+        """Tokenise `words` (not yet cached) and append their ids to the cache."""
+        flat, lengths = _encode_words(self.tokenizer, words)
+        total = int(lengths.sum())
+        first = self._slots_used
+        needed_words = first + len(words)
+        if needed_words > len(self._starts):
+            size = max(needed_words, 2 * len(self._starts))
+            self._starts = np.resize(self._starts, size)
+            self._lengths = np.resize(self._lengths, size)
+        if self._pool_used + total > len(self._pool):
+            self._pool = np.resize(self._pool, max(self._pool_used + total, 2 * len(self._pool)))
+        self._pool[self._pool_used : self._pool_used + total] = flat
+        self._starts[first:needed_words] = self._pool_used + np.cumsum(lengths) - lengths
+        self._lengths[first:needed_words] = lengths
+        self._pool_used += total
+        self._slots_used = needed_words
+        self._index.update(zip(words, range(first, needed_words), strict=True))
+
+    def _word_ids(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Flat ids and per-text lengths through the word cache."""
+        parts = [text.split(" ") for text in texts]
+        words = list(chain.from_iterable(parts))
+        words_per_text = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        with self._lock:
+            index = self._index
+            missing = list(set(words).difference(index))
+            if missing:
+                if self._slots_used + len(missing) > self.cache_size or self._pool_used > 64 * self.cache_size:
+                    self._clear()
+                    missing = list(set(words))
+                self._add_words(missing)
+            word_index = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=len(words))
+            # Very long words (e.g. a 10 kB string without spaces) were needed for this batch only.
+            for word in missing:
+                if len(word) > self.max_word_length:
+                    del index[word]
+            starts = self._starts[word_index]
+            lengths = self._lengths[word_index]
+            pool = self._pool
+        # Every text has at least one part (split always returns one), so reduceat's offsets ascend.
+        word_offsets = np.cumsum(words_per_text) - words_per_text
+        text_lengths = np.add.reduceat(lengths, word_offsets) if len(texts) else np.zeros(0, dtype=np.int64)
+        total = int(lengths.sum())
+        positions = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
+        return pool[positions].astype(np.int64), text_lengths
+
+    def __call__(self, texts: Sequence[str], max_length: int | None, drop_unknown: bool = True) -> TokenBatch:
+        """Tokenise texts into flat ids and offsets.
+
+        Each text keeps its first `max_length` tokens (no special tokens are added); unknown tokens are
+        removed after truncation, so they count towards the limit like any other token.
+
+        :param texts: The texts (already validated as `str`).
+        :param max_length: Maximum tokens per text, or None for no limit.
+        :param drop_unknown: Whether to drop the unknown token.
+        :return: The batch.
+        :raises ValueError: If `max_length` is not a positive integer or None.
+        """
+        check_max_length(max_length)
+        texts = list(texts)
+        if max_length is not None:
+            limit = max_length * CHARS_PER_TOKEN_BOUND
+            texts = [text[:limit] if len(text) > limit else text for text in texts]
+        if self.use_word_cache:
+            flat, lengths = self._word_ids(texts)
+        else:
+            id_lists = _encode_ids(self.tokenizer, texts)
+            lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
+            flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int64, count=int(lengths.sum()))
+        keep: np.ndarray | None = None
+        if max_length is not None and len(lengths) and int(lengths.max()) > max_length:
+            starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+            keep = (np.arange(len(flat)) - starts) < max_length
+        if drop_unknown and self.unk_token_id is not None and len(flat):
+            known = flat != self.unk_token_id
+            keep = known if keep is None else keep & known
+        if keep is not None and not keep.all():
+            owner = np.repeat(np.arange(len(lengths)), lengths)
+            lengths = np.bincount(owner[keep], minlength=len(lengths)).astype(np.int64)
+            flat = flat[keep]
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return TokenBatch(ids=flat, offsets=offsets)
 
 
 def tokenize_batch(
@@ -128,10 +353,7 @@ def tokenize_batch(
     unk_token_id: int | None,
     drop_unknown: bool = True,
 ) -> TokenBatch:
-    """Tokenise texts into flat ids and offsets.
-
-    Each text keeps its first `max_length` tokens (no special tokens are added); unknown tokens are
-    removed after truncation, so they count towards the limit like any other token.
+    """Tokenise whole texts (no word cache) into flat ids and offsets; see `TextTokenizer.__call__`.
 
     :param tokenizer: A tokenizer prepared by `prepare_tokenizer`.
     :param texts: The texts (already validated as `str`).
@@ -141,30 +363,6 @@ def tokenize_batch(
     :return: The batch.
     :raises ValueError: If `max_length` is not a positive integer or None.
     """
-    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1):
-        raise ValueError(f"max_length must be a positive int or None, got {max_length!r}.")
-    if max_length is not None:
-        limit = max_length * CHARS_PER_TOKEN_BOUND
-        texts = [text[:limit] if len(text) > limit else text for text in texts]
-    try:
-        encodings = tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
-    except TypeError:
-        # Lone surrogates (e.g. from broken decoding) cannot be passed to the Rust tokenizer; each becomes
-        # U+FFFD. Valid texts are unchanged by this, so results never depend on the rest of the batch.
-        encodings = tokenizer.encode_batch_fast([_replace_surrogates(t) for t in texts], add_special_tokens=False)
-    if max_length is None:
-        id_lists = [encoding.ids for encoding in encodings]
-    else:
-        id_lists = [encoding.ids[:max_length] for encoding in encodings]
-    lengths = np.fromiter((len(ids) for ids in id_lists), dtype=np.int64, count=len(id_lists))
-    total = int(lengths.sum())
-    flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int64, count=total)
-    if drop_unknown and unk_token_id is not None and total:
-        keep = flat != unk_token_id
-        if not keep.all():
-            owner = np.repeat(np.arange(len(id_lists)), lengths)
-            lengths = np.bincount(owner[keep], minlength=len(id_lists)).astype(np.int64)
-            flat = flat[keep]
-    offsets = np.zeros(len(id_lists) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return TokenBatch(ids=flat, offsets=offsets)
+    plain = TextTokenizer(tokenizer, unk_token_id)
+    plain.use_word_cache = False
+    return plain(texts, max_length, drop_unknown)

@@ -1,0 +1,163 @@
+"""The fast encode paths (word cache, bucketed pooling, threads, streaming) equal the straightforward ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tokenizers import Tokenizer, decoders, pre_tokenizers
+from tokenizers.models import BPE, Unigram, WordPiece
+
+from model2vec import StaticModel
+from model2vec.tokenization import TextTokenizer, prepare_tokenizer, splits_exactly_on_spaces
+
+from .conftest import WORDS, make_model, make_tokenizer
+
+
+def straightforward(model: StaticModel, text: str, max_length: int | None) -> np.ndarray:
+    """The textbook definition: tokenise, truncate, drop unknown, mean of rows, normalise."""
+    ids = model.tokenizer.encode(text, add_special_tokens=False).ids if text else []
+    ids = ids[:max_length] if max_length is not None else ids
+    ids = [i for i in ids if i != model.unk_token_id]
+    if not ids:
+        return np.zeros(model.dim, dtype=np.float32)
+    rows = model.embedding[ids].astype(np.float64)
+    if model.weights is not None:
+        rows = rows * model.weights[ids, None]
+    mean = rows.mean(axis=0)
+    if model.normalize:
+        mean = mean / np.linalg.norm(mean)
+    return mean.astype(np.float32)
+
+
+PIECES = [
+    *WORDS[2:],
+    "Hello",
+    "CAT",
+    "naïve",
+    "café",
+    "日本語",
+    "\u00a0",
+    "\t",
+    "\n",
+    "\x1c",
+    "\u2028",
+    "  ",
+    "[CLS]",
+    "[UNK]",
+    "x" * 120,
+    "cat,dog",
+    "a.b",
+    "\u0301",
+    "😀",
+]
+text_strategy = st.lists(st.sampled_from(PIECES) | st.text(max_size=5), max_size=15).map(" ".join) | st.text(
+    max_size=30
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts=st.lists(text_strategy, min_size=1, max_size=12), max_length=st.sampled_from([None, 1, 3, 512]))
+def test_word_cache_gives_the_tokenizers_ids(texts: list[str], max_length: int | None) -> None:
+    tokenizer = prepare_tokenizer(make_tokenizer())
+    cached = TextTokenizer(tokenizer, unk_token_id=1, cache_size=50)
+    assert cached.use_word_cache
+    plain = TextTokenizer(tokenizer, unk_token_id=1)
+    plain.use_word_cache = False
+    # Twice: the second call is served from the (partly cleared) cache.
+    for _ in range(2):
+        assert cached(texts, max_length).as_lists() == plain(texts, max_length).as_lists()
+    expected = []
+    for text in texts:
+        ids = tokenizer.encode(text, add_special_tokens=False).ids
+        ids = ids[:max_length] if max_length is not None else ids
+        expected.append([i for i in ids if i != 1])
+    assert cached(texts, max_length).as_lists() == expected
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    texts=st.lists(text_strategy, min_size=1, max_size=10),
+    normalize=st.booleans(),
+    max_length=st.sampled_from([None, 2, 512]),
+)
+def test_encode_equals_straightforward_definition(texts: list[str], normalize: bool, max_length: int | None) -> None:
+    model = make_model(dim=5, normalize=normalize, dtype="float16")
+    out = model.encode(texts, max_length=max_length)
+    for text, row in zip(texts, out, strict=True):
+        np.testing.assert_allclose(row, straightforward(model, text, max_length), atol=1e-6, rtol=1e-5)
+
+
+def _byte_level_bpe() -> Tokenizer:
+    vocab = {chr(c): i for i, c in enumerate(range(33, 127))}
+    tokenizer = Tokenizer(BPE(vocab, []))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    return tokenizer
+
+
+def _metaspace_unigram() -> Tokenizer:
+    tokenizer = Tokenizer(Unigram([("<unk>", 0.0), ("▁a", -1.0), ("a", -2.0), ("▁", -3.0)], unk_id=0))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    return tokenizer
+
+
+def test_word_cache_only_where_exact() -> None:
+    assert splits_exactly_on_spaces(make_tokenizer())
+    assert not splits_exactly_on_spaces(_byte_level_bpe())
+    assert not splits_exactly_on_spaces(_metaspace_unigram())
+    with_phrase = make_tokenizer()
+    with_phrase.add_tokens(["new york"])
+    assert not splits_exactly_on_spaces(with_phrase)
+    no_pre = Tokenizer(WordPiece({"[UNK]": 0, "a": 1}, unk_token="[UNK]"))
+    assert not splits_exactly_on_spaces(no_pre)
+
+
+def test_non_bert_tokenizers_still_encode() -> None:
+    for tokenizer in (_byte_level_bpe(), _metaspace_unigram()):
+        size = tokenizer.get_vocab_size()
+        model = StaticModel(np.eye(size, 4, dtype=np.float32), tokenizer)
+        texts = ["a a", "ab!", ""]
+        for text, row in zip(texts, model.encode(texts), strict=True):
+            np.testing.assert_allclose(row, straightforward(model, text, 512), atol=1e-6)
+
+
+def test_encode_iter_streams_in_order() -> None:
+    model = make_model(normalize=True)
+    texts = [f"the cat {WORDS[4 + i % 15]} sat" for i in range(2500)]
+    chunks = list(model.encode_iter((t for t in texts), batch_size=300))
+    assert [len(c) for c in chunks] == [300] * 8 + [100]
+    np.testing.assert_array_equal(np.concatenate(chunks), model.encode(texts))
+    # Generators also work with plain encode.
+    np.testing.assert_array_equal(model.encode(t for t in texts[:10]), model.encode(texts[:10]))
+
+
+def test_encode_iter_rejects_bad_items_with_stream_index() -> None:
+    model = make_model()
+    stream = iter(["the cat"] * 5 + [None])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="Item 5"):
+        list(model.encode_iter(stream, batch_size=2))
+    with pytest.raises(TypeError):
+        list(model.encode_iter("just a string"))  # type: ignore[arg-type]
+
+
+def test_working_table_follows_reassigned_arrays() -> None:
+    model = make_model(dtype="float16")
+    before = model.encode(["the cat"])
+    model.embedding = (model.embedding.astype(np.float32) * 2).astype(np.float16)
+    np.testing.assert_allclose(model.encode(["the cat"]), before * 2, rtol=1e-3)
+
+
+def test_word_cache_survives_long_words_between_batches() -> None:
+    # Long words are dropped from the cache after each batch; their slots must never be handed out again
+    # while other words still point at them.
+    tokenizer = prepare_tokenizer(make_tokenizer())
+    cached = TextTokenizer(tokenizer, unk_token_id=None, max_word_length=4)
+    plain = TextTokenizer(tokenizer, unk_token_id=None)
+    plain.use_word_cache = False
+    rng = np.random.default_rng(0)
+    vocab = [*WORDS[4:], "cats", "dogs", "hello,world", "the.cat", "bigreddog"]
+    for _ in range(40):
+        texts = [" ".join(rng.choice(vocab, size=6)) for _ in range(5)]
+        assert cached(texts, None).as_lists() == plain(texts, None).as_lists()
