@@ -22,8 +22,9 @@ MODEL is one of:
 followed, for static models, by +DTYPE and/or +NNNd (e.g. models/m2v+int8+128d) to evaluate a
 quantised copy, and optionally preceded by LABEL= to name it on the leaderboard.
 
-TASK selects tasks by name (stsb), type (sts, classification, pair_classification, clustering,
-retrieval) or MTEB name (SICK-R); default: every task in the data folder(s).
+TASK selects suite tasks by name (stsb), type (sts, classification, pair_classification,
+clustering, retrieval) or MTEB name (SICK-R); default: every task in the data folder(s).
+--add-task tasks are always run; with --add-task and no --data, only the added tasks run.
 """
 
 
@@ -42,7 +43,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("models", nargs="*", metavar="MODEL", help="Models to evaluate (see below).")
-    parser.add_argument("--tasks", action="extend", nargs="+", metavar="TASK", help="Tasks to run (default: all).")
+    parser.add_argument(
+        "--tasks", action="extend", nargs="+", metavar="TASK", help="Suite tasks to run (default: all)."
+    )
     parser.add_argument(
         "--data",
         action="append",
@@ -79,19 +82,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _task_specs(args: argparse.Namespace) -> list[TaskSpec]:
-    from model2vec.evaluation.data import default_data_dir, discover_tasks, resolve_data_dir, task_from_path
+    """Suite tasks (filtered by --tasks) followed by every --add-task task.
 
-    specs = []
+    The default suite is used only when neither --data nor --add-task is given, so that a run on
+    one's own files does not silently include the shared suite too.
+    """
+    from model2vec.evaluation.data import discover_tasks, resolve_data_dir, select_tasks, task_from_path
+
+    suite = []
     if args.data:
         for folder in args.data:
-            specs.extend(discover_tasks(resolve_data_dir(folder)))
-    elif not args.add_task or default_data_dir() is not None:
-        specs.extend(discover_tasks(resolve_data_dir(None)))
+            suite.extend(discover_tasks(resolve_data_dir(folder)))
+    elif not args.add_task:
+        suite.extend(discover_tasks(resolve_data_dir(None)))
+    added = []
     for item in args.add_task:
         kind, sep, path = item.partition(":")
         if not sep or not path:
             raise ValueError(f"--add-task expects TYPE:PATH, got {item!r}.")
-        specs.append(task_from_path(kind, path))
+        added.append(task_from_path(kind, path))
+    specs = [*(select_tasks(suite, args.tasks) if suite else []), *added]
+    select_tasks(specs, None)  # rejects duplicate names across the suite and the added tasks
     return specs
 
 
@@ -126,7 +137,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     :raises ImportError: If an optional dependency is missing (the message names the pip command).
     """
     from model2vec.evaluation._deps import require
-    from model2vec.evaluation.data import TaskType, select_tasks
+    from model2vec.evaluation.data import TaskType
     from model2vec.evaluation.encoders import load_model
     from model2vec.evaluation.leaderboard import (
         leaderboard_table,
@@ -146,7 +157,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         clustering_seeds=args.clustering_seeds,
         seed=args.seed,
     )
-    specs = select_tasks(_task_specs(args), args.tasks)
+    specs = _task_specs(args)
     if args.list_tasks:
         for spec in specs:
             mteb = f"  (MTEB {spec.mteb_name})" if spec.mteb_name else ""
