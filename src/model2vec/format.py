@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 from tokenizers import Tokenizer
 
@@ -117,21 +116,63 @@ def detect_layout(folder: Path) -> FolderLayout:
     )
 
 
+# safetensors dtype names -> numpy dtypes (little-endian, as the format specifies).
+_SAFETENSORS_DTYPES = {
+    "F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "i1", "U8": "u1", "I16": "<i2",
+    "I32": "<i4", "I64": "<i8", "U16": "<u2", "U32": "<u4", "U64": "<u8", "BOOL": "?",
+}  # fmt: skip
+
+
 def read_tensors(path: Path) -> dict[str, np.ndarray]:
-    """Read all tensors from a safetensors file as numpy arrays.
+    """Memory-map all tensors of a safetensors file as numpy arrays, validating the header.
+
+    Tensors are mapped copy-on-write: loading costs no copy and no read of the data until it is used,
+    and writing to an array never changes the file.
 
     :param path: The `.safetensors` file.
     :return: Tensor name -> array.
     :raises FileNotFoundError: If the file is missing.
-    :raises ModelFormatError: If the file is truncated, corrupt or not safetensors.
+    :raises ModelFormatError: If the file is truncated, corrupt, or holds an unsupported dtype.
     """
     if not path.is_file():
         raise FileNotFoundError(f"Missing weights file {path}.")
-    try:
-        with safe_open(str(path), framework="numpy") as handle:
-            return {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 - not a dict
-    except (SafetensorError, OSError, ValueError) as error:
-        raise ModelFormatError(f"Cannot read {path}: corrupt or truncated safetensors file ({error}).") from error
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            raise ModelFormatError(f"Cannot read {path}: truncated safetensors file ({size} bytes).")
+        header_size = int.from_bytes(prefix, "little")
+        if header_size > size - 8:
+            raise ModelFormatError(f"Cannot read {path}: corrupt or truncated safetensors header.")
+        try:
+            header = json.loads(handle.read(header_size))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ModelFormatError(f"Cannot read {path}: corrupt safetensors header ({error}).") from error
+    if not isinstance(header, dict):
+        raise ModelFormatError(f"Cannot read {path}: corrupt safetensors header.")
+    data_start = 8 + header_size
+    tensors: dict[str, np.ndarray] = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype = np.dtype(_SAFETENSORS_DTYPES[info["dtype"]])
+            shape = tuple(int(d) for d in info["shape"])
+            begin, end = (int(o) for o in info["data_offsets"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ModelFormatError(f"Cannot read {path}: tensor '{name}' has an unsupported or bad entry.") from error
+        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if end - begin != expected or begin < 0 or data_start + end > size:
+            raise ModelFormatError(
+                f"Cannot read {path}: tensor '{name}' ({shape}, {info['dtype']}) does not fit the file "
+                f"(corrupt or truncated)."
+            )
+        if expected == 0:
+            tensors[name] = np.zeros(shape, dtype=dtype)
+        else:
+            # A plain ndarray view (the memmap stays alive as its base) behaves like any other array.
+            tensors[name] = np.asarray(np.memmap(path, dtype=dtype, mode="c", offset=data_start + begin, shape=shape))
+    return tensors
 
 
 def read_json(path: Path) -> Any:

@@ -401,8 +401,9 @@ class StaticModel:
         :raises ValueError: If `max_length` or `batch_size` is not a positive int.
         """
         if isinstance(sentences, str):
-            single: np.ndarray = self.encode([sentences], show_progress_bar, max_length, batch_size, False, **kwargs)
-            return single[0]
+            batch: np.ndarray = self.encode([sentences], show_progress_bar, max_length, batch_size, False, **kwargs)
+            row: np.ndarray = batch[0]
+            return row
         texts = _as_text_collection(sentences)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         row = 0
