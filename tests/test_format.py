@@ -237,3 +237,16 @@ def test_unsupported_tensor_entry(tmp_path: Path) -> None:
     path.write_bytes(bytes(data[:8]) + bytes(header) + bytes(data[8 + header_size :]))
     with pytest.raises(ModelFormatError, match="unsupported"):
         StaticModel.from_pretrained(tmp_path / "m")
+
+
+def test_saved_tokenizer_keeps_original_padding_and_truncation(tmp_path: Path) -> None:
+    vectors = np.zeros((len(WORDS), 4), dtype=np.float32)
+    model = StaticModel(vectors, make_tokenizer(with_padding=True))
+    model.save_pretrained(tmp_path / "m")
+    spec = json.loads((tmp_path / "m" / "tokenizer.json").read_text())
+    assert spec["truncation"]["max_length"] == 4
+    assert spec["padding"] is not None
+    again = StaticModel.from_pretrained(tmp_path / "m")
+    np.testing.assert_array_equal(again.encode(["the cat sat on the mat"]), model.encode(["the cat sat on the mat"]))
+    quantize_model(again, quantize_to="float16").save_pretrained(tmp_path / "q")
+    assert json.loads((tmp_path / "q" / "tokenizer.json").read_text())["truncation"]["max_length"] == 4

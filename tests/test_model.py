@@ -94,8 +94,9 @@ def test_tokenizer_padding_and_truncation_do_not_leak() -> None:
     plain = StaticModel(vectors, make_tokenizer())
     text = ["the cat sat on the mat , hello world"]
     np.testing.assert_array_equal(padded.encode(text), plain.encode(text))
-    # The tokenizer given to the model is not modified (it is saved as is).
-    assert padded.tokenizer.padding is not None
+    # The tokenizer given to the model is not modified, and its settings are saved back unchanged.
+    assert padded.tokenizer.padding is None
+    assert padded.tokenizer.truncation is None
 
 
 def test_max_length(model: StaticModel) -> None:

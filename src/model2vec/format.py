@@ -460,7 +460,7 @@ def _atomic_replace_dir(staging: Path, target: Path) -> None:
 def save_folder(
     path: Path | str,
     embeddings: np.ndarray,
-    tokenizer: Tokenizer,
+    tokenizer: Tokenizer | str,
     config: Mapping[str, Any],
     normalize: bool,
     weights: np.ndarray | None = None,
@@ -474,7 +474,7 @@ def save_folder(
 
     :param path: The destination folder (created if missing; an existing folder is replaced).
     :param embeddings: The embedding table.
-    :param tokenizer: The tokenizer to save.
+    :param tokenizer: The tokenizer to save, or its JSON text.
     :param config: The config to write as `config.json`.
     :param normalize: Whether to list a Normalize module in `modules.json`.
     :param weights: Optional per-token weights.
@@ -495,7 +495,10 @@ def save_folder(
         if mapping is not None:
             tensors["mapping"] = np.ascontiguousarray(mapping, dtype=np.int32)
         save_file(tensors, str(staging / WEIGHTS_FILE))
-        tokenizer.save(str(staging / TOKENIZER_FILE))
+        if isinstance(tokenizer, str):
+            (staging / TOKENIZER_FILE).write_text(tokenizer, encoding="utf-8")
+        else:
+            tokenizer.save(str(staging / TOKENIZER_FILE))
         (staging / CONFIG_FILE).write_text(json.dumps(dict(config), indent=4) + "\n", encoding="utf-8")
         (staging / MODULES_FILE).write_text(json.dumps(modules_json(normalize), indent=4) + "\n", encoding="utf-8")
         if normalize:

@@ -30,6 +30,7 @@ from model2vec.tokenization import (
     median_token_length,
     ordered_vocabulary,
     prepare_tokenizer,
+    tokenizer_json,
     validate_texts,
 )
 
@@ -73,8 +74,9 @@ class StaticModel:
 
     :param vectors: The `(rows, dim)` embedding table (float16/32/64 or int8). Without `token_mapping`
         it needs one row per tokenizer token.
-    :param tokenizer: A `tokenizers.Tokenizer`. Its padding and truncation settings are ignored when
-        encoding (a private copy with both disabled is used) and kept when saving.
+    :param tokenizer: A `tokenizers.Tokenizer`; it is copied, not modified. The model's `tokenizer` is
+        that copy with padding and truncation disabled (they must never leak into a mean); the original
+        settings are written back to `tokenizer.json` on save.
     :param config: Extra configuration, written to `config.json` on save.
     :param normalize: L2-normalise outputs. None takes `config["normalize"]`, else False.
     :param base_model_name: The teacher model's name, if known.
@@ -101,8 +103,9 @@ class StaticModel:
         if vectors.ndim != 2:
             raise ValueError(f"vectors must be 2-D (rows, dim), got shape {vectors.shape}.")
         DType.parse(vectors.dtype)  # raises ValueError for unsupported dtypes
-        self._encoding_tokenizer = prepare_tokenizer(tokenizer)
-        self.tokenizer = tokenizer
+        # One tokenizer is kept, with padding and truncation off; the original settings are written back
+        # on save so the folder still works for sentence-transformers.
+        self.tokenizer, self._tokenizer_settings = prepare_tokenizer(tokenizer)
         vocab_size = tokenizer.get_vocab_size()
         if token_mapping is not None:
             token_mapping = np.asarray(token_mapping)
@@ -130,7 +133,7 @@ class StaticModel:
         self.config: dict[str, Any] = dict(config or {})
         self.tokens = ordered_vocabulary(tokenizer)
         self.unk_token_id = find_unk_token_id(tokenizer)
-        self._text_tokenizer = TextTokenizer(self._encoding_tokenizer, self.unk_token_id)
+        self._text_tokenizer = TextTokenizer(self.tokenizer, self.unk_token_id)
         self._pooling_cache: tuple[tuple[Any, ...], np.ndarray, np.ndarray | None] | None = None
         self.median_token_length = median_token_length(self.tokens)
         self.base_model_name = base_model_name
@@ -344,8 +347,14 @@ class StaticModel:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
         total = len(sentences) if isinstance(sentences, Sized) else None
-        # An input of unknown length is treated as large: it is typically a stream.
-        parallel = use_multiprocessing and (total is None or total > multiprocessing_threshold)
+        # Threads pay only when tokenising is done by the Rust tokenizer (which releases the GIL). With the
+        # word cache most of the work holds the GIL, and measurement (benchmarks/encode.py) showed threads
+        # slowing it down, so they are not used then. An input of unknown length counts as large.
+        parallel = (
+            use_multiprocessing
+            and not self._text_tokenizer.use_word_cache
+            and (total is None or total > multiprocessing_threshold)
+        )
         from tqdm.auto import tqdm
 
         with tqdm(total=total, disable=not show_progress_bar, desc="Encoding", unit="text") as bar:
@@ -402,8 +411,8 @@ class StaticModel:
         """
         if isinstance(sentences, str):
             batch: np.ndarray = self.encode([sentences], show_progress_bar, max_length, batch_size, False, **kwargs)
-            row: np.ndarray = batch[0]
-            return row
+            first: np.ndarray = batch[0]
+            return first
         texts = _as_text_collection(sentences)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         row = 0
@@ -543,7 +552,7 @@ class StaticModel:
         return fmt.save_folder(
             target,
             embeddings=self.embedding,
-            tokenizer=self.tokenizer,
+            tokenizer=tokenizer_json(self.tokenizer, self._tokenizer_settings),
             config=self._save_config(),
             normalize=self.normalize,
             weights=self.weights,
@@ -605,13 +614,13 @@ def quantize_model(
         if target is None:
             target = DType.parse(model.embedding.dtype) if model.embedding.dtype != np.int8 else DType.INT8
     if target is not None:
-        quantized = quantize_embeddings(embedding, target)
-        embedding = quantized.embedding
-        if quantized.row_scale is not None:
-            per_token = quantized.row_scale if mapping is None else quantized.row_scale[mapping]
+        table = quantize_embeddings(embedding, target)
+        embedding = table.embedding
+        if table.row_scale is not None:
+            per_token = table.row_scale if mapping is None else table.row_scale[mapping]
             weights = per_token if weights is None else weights * per_token
     config = dict(model.config)
-    return StaticModel(
+    quantized = StaticModel(
         vectors=embedding,
         tokenizer=model.tokenizer,
         config=config,
@@ -621,6 +630,8 @@ def quantize_model(
         weights=weights,
         token_mapping=mapping,
     )
+    quantized._tokenizer_settings = model._tokenizer_settings
+    return quantized
 
 
 def _scale_of(weights: np.ndarray | None) -> np.ndarray | float:

@@ -43,7 +43,7 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
     :param vectors: A 2-D float32 array, modified in place.
     :return: The same array.
     """
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True).astype(np.float32, copy=False)
+    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))[:, None]
     vectors /= norms + NORM_EPS
     return vectors
 

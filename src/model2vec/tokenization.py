@@ -50,19 +50,34 @@ class TokenBatch:
         return [flat[start:end] for start, end in pairwise(bounds)]
 
 
-def prepare_tokenizer(tokenizer: Tokenizer) -> Tokenizer:
-    """Return a copy of `tokenizer` with padding and truncation disabled.
+def prepare_tokenizer(tokenizer: Tokenizer) -> tuple[Tokenizer, dict[str, object]]:
+    """Return a copy of `tokenizer` with padding and truncation disabled, and the settings it had.
 
     :param tokenizer: Any `tokenizers.Tokenizer`; it is not modified.
-    :return: An independent copy used for encoding.
+    :return: An independent copy used for encoding, and the original `padding` and `truncation`
+        entries of its JSON form (so that saving can write them back unchanged).
     :raises TypeError: If `tokenizer` is not a `tokenizers.Tokenizer`.
     """
     if not isinstance(tokenizer, Tokenizer):
         raise TypeError(f"tokenizer must be a tokenizers.Tokenizer, got {type(tokenizer).__name__}.")
-    copy = Tokenizer.from_str(tokenizer.to_str())
+    text = tokenizer.to_str()
+    spec = json.loads(text)
+    copy = Tokenizer.from_str(text)
     copy.no_padding()
     copy.no_truncation()
-    return copy
+    return copy, {"padding": spec.get("padding"), "truncation": spec.get("truncation")}
+
+
+def tokenizer_json(tokenizer: Tokenizer, settings: dict[str, object]) -> str:
+    """Serialise a tokenizer with the given original `padding`/`truncation` settings restored.
+
+    :param tokenizer: The tokenizer (typically prepared by `prepare_tokenizer`).
+    :param settings: The settings returned by `prepare_tokenizer`.
+    :return: The `tokenizer.json` text.
+    """
+    spec = json.loads(tokenizer.to_str())
+    spec.update(settings)
+    return json.dumps(spec, ensure_ascii=False, indent=2)
 
 
 def find_unk_token_id(tokenizer: Tokenizer) -> int | None:
@@ -279,9 +294,35 @@ class TextTokenizer:
         self._slots_used = needed_words
         self._index.update(zip(words, range(first, needed_words), strict=True))
 
-    def _word_ids(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Flat ids and per-text lengths through the word cache."""
-        parts = [text.split(" ") for text in texts]
+    def _word_ids(self, texts: list[str], max_length: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """Flat ids and per-text lengths through the word cache.
+
+        With `max_length`, only the first `max_length` words of a text are looked at, since they
+        usually give at least `max_length` tokens; the rare text whose first words give fewer (empty
+        words from double spaces, words that normalise to nothing) is redone with all its words.
+        """
+        if max_length is None:
+            parts = [text.split(" ") for text in texts]
+            cut: list[int] = []
+        else:
+            parts = [text.split(" ", max_length) for text in texts]
+            cut = [i for i, words in enumerate(parts) if len(words) > max_length]
+            for i in cut:
+                parts[i].pop()  # the unsplit remainder of the text
+        while True:
+            starts, lengths, text_lengths, pool = self._lookup(parts)
+            redo = [i for i in cut if text_lengths[i] < max_length] if max_length is not None else []
+            if not redo:
+                break
+            for i in redo:
+                parts[i] = texts[i].split(" ")
+            cut = []
+        total = int(lengths.sum())
+        positions = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
+        return pool[positions].astype(np.int64), text_lengths
+
+    def _lookup(self, parts: list[list[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Pool start and length of every word, token count of every text, and the pool itself."""
         words = list(chain.from_iterable(parts))
         words_per_text = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
         with self._lock:
@@ -302,10 +343,8 @@ class TextTokenizer:
             pool = self._pool
         # Every text has at least one part (split always returns one), so reduceat's offsets ascend.
         word_offsets = np.cumsum(words_per_text) - words_per_text
-        text_lengths = np.add.reduceat(lengths, word_offsets) if len(texts) else np.zeros(0, dtype=np.int64)
-        total = int(lengths.sum())
-        positions = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
-        return pool[positions].astype(np.int64), text_lengths
+        text_lengths = np.add.reduceat(lengths, word_offsets) if len(parts) else np.zeros(0, dtype=np.int64)
+        return starts, lengths, text_lengths, pool
 
     def __call__(self, texts: Sequence[str], max_length: int | None, drop_unknown: bool = True) -> TokenBatch:
         """Tokenise texts into flat ids and offsets.
@@ -325,7 +364,7 @@ class TextTokenizer:
             limit = max_length * CHARS_PER_TOKEN_BOUND
             texts = [text[:limit] if len(text) > limit else text for text in texts]
         if self.use_word_cache:
-            flat, lengths = self._word_ids(texts)
+            flat, lengths = self._word_ids(texts, max_length)
         else:
             id_lists = _encode_ids(self.tokenizer, texts)
             lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
