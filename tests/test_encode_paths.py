@@ -60,7 +60,7 @@ text_strategy = st.lists(st.sampled_from(PIECES) | st.text(max_size=5), max_size
 @settings(max_examples=150, deadline=None)
 @given(texts=st.lists(text_strategy, min_size=1, max_size=12), max_length=st.sampled_from([None, 1, 3, 512]))
 def test_word_cache_gives_the_tokenizers_ids(texts: list[str], max_length: int | None) -> None:
-    tokenizer, _ = prepare_tokenizer(make_tokenizer())
+    tokenizer = prepare_tokenizer(make_tokenizer())
     cached = TextTokenizer(tokenizer, unk_token_id=1, cache_size=50)
     assert cached.use_word_cache
     plain = TextTokenizer(tokenizer, unk_token_id=1)
@@ -152,7 +152,7 @@ def test_working_table_follows_reassigned_arrays() -> None:
 def test_word_cache_survives_long_words_between_batches() -> None:
     # Long words are dropped from the cache after each batch; their slots must never be handed out again
     # while other words still point at them.
-    tokenizer, _ = prepare_tokenizer(make_tokenizer())
+    tokenizer = prepare_tokenizer(make_tokenizer())
     cached = TextTokenizer(tokenizer, unk_token_id=None, max_word_length=4)
     plain = TextTokenizer(tokenizer, unk_token_id=None)
     plain.use_word_cache = False

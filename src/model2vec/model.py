@@ -29,6 +29,7 @@ from model2vec.tokenization import (
     find_unk_token_id,
     median_token_length,
     ordered_vocabulary,
+    padding_and_truncation,
     prepare_tokenizer,
     tokenizer_json,
     validate_texts,
@@ -105,7 +106,8 @@ class StaticModel:
         DType.parse(vectors.dtype)  # raises ValueError for unsupported dtypes
         # One tokenizer is kept, with padding and truncation off; the original settings are written back
         # on save so the folder still works for sentence-transformers.
-        self.tokenizer, self._tokenizer_settings = prepare_tokenizer(tokenizer)
+        self.tokenizer = prepare_tokenizer(tokenizer)
+        self._tokenizer_settings = padding_and_truncation(tokenizer)
         vocab_size = tokenizer.get_vocab_size()
         if token_mapping is not None:
             token_mapping = np.asarray(token_mapping)

@@ -50,29 +50,36 @@ class TokenBatch:
         return [flat[start:end] for start, end in pairwise(bounds)]
 
 
-def prepare_tokenizer(tokenizer: Tokenizer) -> tuple[Tokenizer, dict[str, object]]:
-    """Return a copy of `tokenizer` with padding and truncation disabled, and the settings it had.
+def prepare_tokenizer(tokenizer: Tokenizer) -> Tokenizer:
+    """Return a copy of `tokenizer` with padding and truncation disabled.
 
     :param tokenizer: Any `tokenizers.Tokenizer`; it is not modified.
-    :return: An independent copy used for encoding, and the original `padding` and `truncation`
-        entries of its JSON form (so that saving can write them back unchanged).
+    :return: An independent copy used for encoding.
     :raises TypeError: If `tokenizer` is not a `tokenizers.Tokenizer`.
     """
     if not isinstance(tokenizer, Tokenizer):
         raise TypeError(f"tokenizer must be a tokenizers.Tokenizer, got {type(tokenizer).__name__}.")
-    text = tokenizer.to_str()
-    spec = json.loads(text)
-    copy = Tokenizer.from_str(text)
+    copy = Tokenizer.from_str(tokenizer.to_str())
     copy.no_padding()
     copy.no_truncation()
-    return copy, {"padding": spec.get("padding"), "truncation": spec.get("truncation")}
+    return copy
+
+
+def padding_and_truncation(tokenizer: Tokenizer) -> dict[str, object]:
+    """Return the `padding` and `truncation` entries of a tokenizer's JSON form.
+
+    :param tokenizer: The tokenizer.
+    :return: A dict with keys "padding" and "truncation" (None when disabled).
+    """
+    spec = json.loads(tokenizer.to_str())
+    return {"padding": spec.get("padding"), "truncation": spec.get("truncation")}
 
 
 def tokenizer_json(tokenizer: Tokenizer, settings: dict[str, object]) -> str:
     """Serialise a tokenizer with the given original `padding`/`truncation` settings restored.
 
     :param tokenizer: The tokenizer (typically prepared by `prepare_tokenizer`).
-    :param settings: The settings returned by `prepare_tokenizer`.
+    :param settings: The settings returned by `padding_and_truncation` for the original tokenizer.
     :return: The `tokenizer.json` text.
     """
     spec = json.loads(tokenizer.to_str())
