@@ -57,12 +57,23 @@ text_strategy = st.lists(st.sampled_from(PIECES) | st.text(max_size=5), max_size
 )
 
 
+def _with_specials() -> Tokenizer:
+    tokenizer = make_tokenizer()
+    tokenizer.add_special_tokens(["[PAD]", "[CLS]", "[SEP]"])
+    return tokenizer
+
+
 @settings(max_examples=150, deadline=None)
-@given(texts=st.lists(text_strategy, min_size=1, max_size=12), max_length=st.sampled_from([None, 1, 3, 512]))
-def test_word_cache_gives_the_tokenizers_ids(texts: list[str], max_length: int | None) -> None:
-    tokenizer = prepare_tokenizer(make_tokenizer())
+@given(
+    texts=st.lists(text_strategy, min_size=1, max_size=12),
+    max_length=st.sampled_from([None, 1, 3, 512]),
+    specials=st.booleans(),
+)
+def test_word_cache_gives_the_tokenizers_ids(texts: list[str], max_length: int | None, specials: bool) -> None:
+    tokenizer = prepare_tokenizer(_with_specials() if specials else make_tokenizer())
     cached = TextTokenizer(tokenizer, unk_token_id=1, cache_size=50)
     assert cached.use_word_cache
+    assert (cached.separator is not None) == specials
     plain = TextTokenizer(tokenizer, unk_token_id=1)
     plain.use_word_cache = False
     # Twice: the second call is served from the (partly cleared) cache.

@@ -181,3 +181,8 @@ def test_float16_large_values_do_not_overflow() -> None:
     out = model.encode(["the cat sat on the mat " * 5])
     assert np.isfinite(out).all()
     np.testing.assert_allclose(out[0], 0.5, rtol=1e-6)
+
+
+def test_progress_bar_does_not_change_results(model: StaticModel) -> None:
+    texts = ["the cat", "hello world", ""] * 5
+    np.testing.assert_array_equal(model.encode(texts, show_progress_bar=True, batch_size=4), model.encode(texts))

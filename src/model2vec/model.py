@@ -357,10 +357,15 @@ class StaticModel:
             and not self._text_tokenizer.use_word_cache
             and (total is None or total > multiprocessing_threshold)
         )
+        results = self._results(_batches(sentences, batch_size), work, parallel)
+        if not show_progress_bar:
+            # tqdm is only imported when asked for: importing it costs a noticeable part of a small encode.
+            yield from results
+            return
         from tqdm.auto import tqdm
 
-        with tqdm(total=total, disable=not show_progress_bar, desc="Encoding", unit="text") as bar:
-            for size, result in self._results(_batches(sentences, batch_size), work, parallel):
+        with tqdm(total=total, desc="Encoding", unit="text") as bar:
+            for size, result in results:
                 bar.update(size)
                 yield size, result
 

@@ -9,6 +9,7 @@ disabled and apply `max_length` ourselves.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -165,33 +166,90 @@ def _encode_ids(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
     return [encoding.ids for encoding in encodings]
 
 
-def _encode_words(tokenizer: Tokenizer, words: list[str], group_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Separator:
+    """A special token used to join words for tokenisation, and its id."""
+
+    text: str
+    token_id: int
+
+
+def find_separator(tokenizer: Tokenizer) -> Separator | None:
+    """Find a special added token that splits text exactly: `a S b` -> ids(a) + [S] + ids(b).
+
+    Added special tokens are cut out of the raw text before normalisation, so joining words with one
+    lets a single tokenizer call return every word's ids, split at the separator's positions.
+
+    :param tokenizer: A prepared tokenizer (no padding/truncation).
+    :return: The separator, or None if no added token behaves so.
+    """
+    probe = "a1 b"
+    expected = tokenizer.encode(probe, add_special_tokens=False).ids
+    spec = json.loads(tokenizer.to_str())
+    for token in spec.get("added_tokens", []):
+        content = token.get("content", "")
+        if not token.get("special") or not content or " " in content:
+            continue
+        ids = tokenizer.encode(f"{probe} {content} {probe}", add_special_tokens=False).ids
+        if ids == [*expected, token["id"], *expected]:
+            return Separator(content, int(token["id"]))
+    return None
+
+
+def _encode_words(
+    tokenizer: Tokenizer, words: list[str], separator: Separator | None, group_size: int = 4096
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Token ids of many space-free words, tokenised a few long texts at a time.
 
-    One call per word costs microseconds of per-encoding overhead; instead the words are joined with
-    spaces, tokenised together, and each token is assigned to its word by its character offset. This
-    is exact for tokenizers where `splits_exactly_on_spaces` holds (no token spans a space).
+    One call per word costs microseconds of per-encoding overhead; instead the words are joined and
+    tokenised together. With a `separator` the ids are cut at its positions; without one the words
+    are joined with spaces and each token is assigned to its word by its character offset. Both are
+    exact for tokenizers where `splits_exactly_on_spaces` holds (no token spans a space). Words that
+    contain the separator's text go the offset way.
 
-    :return: All ids, word after word (int32), and the number of ids of each word.
+    :return: The words in the order used (possibly reordered), all their ids word after word
+        (int32), and the number of ids of each word.
     """
-    groups = [words[begin : begin + group_size] for begin in range(0, len(words), group_size)]
-    try:
-        encodings = tokenizer.encode_batch([" ".join(group) for group in groups], add_special_tokens=False)
-    except TypeError:
-        groups = [[_replace_surrogates(word) for word in group] for group in groups]
-        encodings = tokenizer.encode_batch([" ".join(group) for group in groups], add_special_tokens=False)
-    id_parts: list[np.ndarray] = []
+    if separator is not None:
+        plain = [word for word in words if separator.text not in word]
+        tricky = [word for word in words if separator.text in word] if len(plain) < len(words) else []
+    else:
+        plain, tricky = [], words
+    ids_parts: list[np.ndarray] = []
     length_parts: list[np.ndarray] = []
-    for group, encoding in zip(groups, encodings, strict=True):
-        word_sizes = np.fromiter(map(len, group), dtype=np.int64, count=len(group))
-        word_starts = np.cumsum(word_sizes + 1) - (word_sizes + 1)
-        token_starts = np.fromiter((start for start, _ in encoding.offsets), dtype=np.int64, count=len(encoding))
-        owner = np.searchsorted(word_starts, token_starts, side="right") - 1
-        length_parts.append(np.bincount(owner, minlength=len(group)))
-        id_parts.append(np.asarray(encoding.ids, dtype=np.int32))
+    if plain and separator is not None:
+        # At least one group per core, so the Rust tokenizer's own thread pool can use them all.
+        group_size = max(256, min(group_size, -(-len(plain) // (os.cpu_count() or 1))))
+        joiner = f" {separator.text} "
+        groups = [plain[begin : begin + group_size] for begin in range(0, len(plain), group_size)]
+        try:
+            encodings = tokenizer.encode_batch_fast([joiner.join(g) for g in groups], add_special_tokens=False)
+        except TypeError:
+            groups = [[_replace_surrogates(word) for word in group] for group in groups]
+            encodings = tokenizer.encode_batch_fast([joiner.join(g) for g in groups], add_special_tokens=False)
+        for encoding in encodings:
+            ids = np.asarray(encoding.ids, dtype=np.int32)
+            cuts = np.flatnonzero(ids == separator.token_id)
+            bounds = np.concatenate(([-1], cuts, [len(ids)]))
+            length_parts.append(np.diff(bounds) - 1)
+            ids_parts.append(np.delete(ids, cuts))
+    if tricky:
+        groups = [tricky[begin : begin + group_size] for begin in range(0, len(tricky), group_size)]
+        try:
+            encodings = tokenizer.encode_batch([" ".join(group) for group in groups], add_special_tokens=False)
+        except TypeError:
+            groups = [[_replace_surrogates(word) for word in group] for group in groups]
+            encodings = tokenizer.encode_batch([" ".join(group) for group in groups], add_special_tokens=False)
+        for group, encoding in zip(groups, encodings, strict=True):
+            word_sizes = np.fromiter(map(len, group), dtype=np.int64, count=len(group))
+            word_starts = np.cumsum(word_sizes + 1) - (word_sizes + 1)
+            token_starts = np.fromiter((start for start, _ in encoding.offsets), dtype=np.int64, count=len(encoding))
+            owner = np.searchsorted(word_starts, token_starts, side="right") - 1
+            length_parts.append(np.bincount(owner, minlength=len(group)))
+            ids_parts.append(np.asarray(encoding.ids, dtype=np.int32))
     lengths = np.concatenate(length_parts).astype(np.int64) if length_parts else np.zeros(0, dtype=np.int64)
-    flat = np.concatenate(id_parts) if id_parts else np.zeros(0, dtype=np.int32)
-    return flat, lengths
+    flat = np.concatenate(ids_parts) if ids_parts else np.zeros(0, dtype=np.int32)
+    return plain + tricky, flat, lengths
 
 
 # Normalizers that act on characters and never remove or merge an ASCII space.
@@ -267,6 +325,7 @@ class TextTokenizer:
         self.cache_size = cache_size
         self.max_word_length = max_word_length
         self.use_word_cache = splits_exactly_on_spaces(tokenizer)
+        self.separator = find_separator(tokenizer) if self.use_word_cache else None
         # The cache: word -> index; the ids of word i are pool[starts[i] : starts[i] + lengths[i]].
         self._index: dict[str, int] = {}
         self._pool = np.zeros(1 << 16, dtype=np.int32)
@@ -284,7 +343,7 @@ class TextTokenizer:
 
     def _add_words(self, words: list[str]) -> None:
         """Tokenise `words` (not yet cached) and append their ids to the cache."""
-        flat, lengths = _encode_words(self.tokenizer, words)
+        words, flat, lengths = _encode_words(self.tokenizer, words, self.separator)
         total = int(lengths.sum())
         first = self._slots_used
         needed_words = first + len(words)

