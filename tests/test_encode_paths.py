@@ -172,3 +172,20 @@ def test_word_cache_survives_long_words_between_batches() -> None:
     for _ in range(40):
         texts = [" ".join(rng.choice(vocab, size=6)) for _ in range(5)]
         assert cached(texts, None).as_lists() == plain(texts, None).as_lists()
+
+
+def test_word_that_produces_the_separator_id_is_handled() -> None:
+    # "<S>" is not the added token's text, but lowercases to a vocabulary entry with the same id.
+    from tokenizers import normalizers
+
+    tokenizer = Tokenizer(WordPiece({"[UNK]": 0, "<s>": 1, "a": 2}, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer.add_special_tokens(["<s>"])
+    cached = TextTokenizer(prepare_tokenizer(tokenizer), unk_token_id=None)
+    assert cached.separator is not None
+    assert cached.separator.token_id == 1
+    texts = ["a <S> a", "<S>", "a"]
+    expected = [tokenizer.encode(t, add_special_tokens=False).ids for t in texts]
+    assert expected[0] == [2, 1, 2]
+    assert cached(texts, None).as_lists() == expected

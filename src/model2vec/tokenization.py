@@ -214,42 +214,51 @@ def _encode_words(
         plain = [word for word in words if separator.text not in word]
         tricky = [word for word in words if separator.text in word] if len(plain) < len(words) else []
     else:
-        plain, tricky = [], words
+        plain, tricky = [], list(words)
     ids_parts: list[np.ndarray] = []
     length_parts: list[np.ndarray] = []
+    ordered: list[str] = []
     if plain and separator is not None:
         # At least one group per core, so the Rust tokenizer's own thread pool can use them all.
         group_size = max(256, min(group_size, -(-len(plain) // (os.cpu_count() or 1))))
         joiner = f" {separator.text} "
         groups = [plain[begin : begin + group_size] for begin in range(0, len(plain), group_size)]
+        sent = groups
         try:
-            encodings = tokenizer.encode_batch_fast([joiner.join(g) for g in groups], add_special_tokens=False)
+            encodings = tokenizer.encode_batch_fast([joiner.join(g) for g in sent], add_special_tokens=False)
         except TypeError:
-            groups = [[_replace_surrogates(word) for word in group] for group in groups]
-            encodings = tokenizer.encode_batch_fast([joiner.join(g) for g in groups], add_special_tokens=False)
-        for encoding in encodings:
+            sent = [[_replace_surrogates(word) for word in group] for group in groups]
+            encodings = tokenizer.encode_batch_fast([joiner.join(g) for g in sent], add_special_tokens=False)
+        for group, encoding in zip(groups, encodings, strict=True):
             ids = np.asarray(encoding.ids, dtype=np.int32)
             cuts = np.flatnonzero(ids == separator.token_id)
+            if len(cuts) != len(group) - 1:
+                # A word produced the separator's id itself; this group takes the offset way.
+                tricky.extend(group)
+                continue
             bounds = np.concatenate(([-1], cuts, [len(ids)]))
             length_parts.append(np.diff(bounds) - 1)
             ids_parts.append(np.delete(ids, cuts))
+            ordered.extend(group)
     if tricky:
         groups = [tricky[begin : begin + group_size] for begin in range(0, len(tricky), group_size)]
+        sent = groups
         try:
-            encodings = tokenizer.encode_batch([" ".join(group) for group in groups], add_special_tokens=False)
+            encodings = tokenizer.encode_batch([" ".join(group) for group in sent], add_special_tokens=False)
         except TypeError:
-            groups = [[_replace_surrogates(word) for word in group] for group in groups]
-            encodings = tokenizer.encode_batch([" ".join(group) for group in groups], add_special_tokens=False)
-        for group, encoding in zip(groups, encodings, strict=True):
-            word_sizes = np.fromiter(map(len, group), dtype=np.int64, count=len(group))
+            sent = [[_replace_surrogates(word) for word in group] for group in groups]
+            encodings = tokenizer.encode_batch([" ".join(group) for group in sent], add_special_tokens=False)
+        for group, used, encoding in zip(groups, sent, encodings, strict=True):
+            word_sizes = np.fromiter(map(len, used), dtype=np.int64, count=len(used))
             word_starts = np.cumsum(word_sizes + 1) - (word_sizes + 1)
             token_starts = np.fromiter((start for start, _ in encoding.offsets), dtype=np.int64, count=len(encoding))
             owner = np.searchsorted(word_starts, token_starts, side="right") - 1
             length_parts.append(np.bincount(owner, minlength=len(group)))
             ids_parts.append(np.asarray(encoding.ids, dtype=np.int32))
+            ordered.extend(group)
     lengths = np.concatenate(length_parts).astype(np.int64) if length_parts else np.zeros(0, dtype=np.int64)
     flat = np.concatenate(ids_parts) if ids_parts else np.zeros(0, dtype=np.int32)
-    return plain + tricky, flat, lengths
+    return ordered, flat, lengths
 
 
 # Normalizers that act on characters and never remove or merge an ASCII space.
