@@ -219,13 +219,23 @@ def test_front_matter_parser() -> None:
     assert parse_front_matter("# no front matter") == {}
 
 
-def test_loaded_tables_are_memory_mapped_and_writable_without_touching_the_file(tmp_path: Path) -> None:
-    make_model().save_pretrained(tmp_path / "m")
-    before = (tmp_path / "m" / "model.safetensors").read_bytes()
+@pytest.mark.parametrize("dtype", ["float16", "float32", "int8"])
+def test_loaded_tables_are_read_only_memory_maps(tmp_path: Path, dtype: str) -> None:
+    model = quantize_model(make_model(), quantize_to=dtype)
+    model.save_pretrained(tmp_path / "m")
     loaded = StaticModel.from_pretrained(tmp_path / "m")
-    assert isinstance(loaded.embedding.base, np.memmap) or isinstance(loaded.embedding, np.memmap)
-    loaded.embedding[0, 0] = 123.0
-    assert (tmp_path / "m" / "model.safetensors").read_bytes() == before
+    assert isinstance(loaded.embedding.base, np.memmap)
+    with pytest.raises(ValueError, match="read-only"):
+        loaded.embedding[0, 0] = 1
+    # The float32 working copy read from the file equals converting the mapped array.
+    table, _ = loaded._pooling_arrays()
+    np.testing.assert_array_equal(
+        table, loaded.embedding.astype(np.float32) * (loaded.weights[:, None] if loaded.weights is not None else 1)
+    )
+    # Replacing the table works (and is picked up by encode).
+    loaded.embedding = loaded.embedding.copy()
+    loaded.embedding[...] = 0
+    np.testing.assert_array_equal(loaded.encode(["the cat"]), 0)
 
 
 def test_unsupported_tensor_entry(tmp_path: Path) -> None:

@@ -126,8 +126,8 @@ _SAFETENSORS_DTYPES = {
 def read_tensors(path: Path) -> dict[str, np.ndarray]:
     """Memory-map all tensors of a safetensors file as numpy arrays, validating the header.
 
-    Tensors are mapped copy-on-write: loading costs no copy and no read of the data until it is used,
-    and writing to an array never changes the file.
+    Tensors are mapped read-only: loading costs no copy and no read of the data until it is used, and
+    several processes share one copy in the page cache. Copy an array to change it.
 
     :param path: The `.safetensors` file.
     :return: Tensor name -> array.
@@ -171,7 +171,7 @@ def read_tensors(path: Path) -> dict[str, np.ndarray]:
             tensors[name] = np.zeros(shape, dtype=dtype)
         else:
             # A plain ndarray view (the memmap stays alive as its base) behaves like any other array.
-            tensors[name] = np.asarray(np.memmap(path, dtype=dtype, mode="c", offset=data_start + begin, shape=shape))
+            tensors[name] = np.asarray(np.memmap(path, dtype=dtype, mode="r", offset=data_start + begin, shape=shape))
     return tensors
 
 

@@ -6,6 +6,7 @@ files to `format`, the hub to `hub` and dtype changes to `quantization`.
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections import deque
@@ -29,8 +30,6 @@ from model2vec.tokenization import (
     find_unk_token_id,
     median_token_length,
     ordered_vocabulary,
-    padding_and_truncation,
-    prepare_tokenizer,
     tokenizer_json,
     validate_texts,
 )
@@ -106,8 +105,16 @@ class StaticModel:
         DType.parse(vectors.dtype)  # raises ValueError for unsupported dtypes
         # One tokenizer is kept, with padding and truncation off; the original settings are written back
         # on save so the folder still works for sentence-transformers.
-        self.tokenizer = prepare_tokenizer(tokenizer)
-        self._tokenizer_settings = padding_and_truncation(tokenizer)
+        if not isinstance(tokenizer, Tokenizer):
+            raise TypeError(f"tokenizer must be a tokenizers.Tokenizer, got {type(tokenizer).__name__}.")
+        # The JSON is parsed once and shared by every helper below (a large vocabulary makes it costly).
+        text = tokenizer.to_str()
+        spec = json.loads(text)
+        self._tokenizer_settings = {"padding": spec.get("padding"), "truncation": spec.get("truncation")}
+        self.tokenizer = Tokenizer.from_str(text)
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        del text
         vocab_size = tokenizer.get_vocab_size()
         if token_mapping is not None:
             token_mapping = np.asarray(token_mapping)
@@ -134,8 +141,9 @@ class StaticModel:
         self.token_mapping = token_mapping
         self.config: dict[str, Any] = dict(config or {})
         self.tokens = ordered_vocabulary(tokenizer)
-        self.unk_token_id = find_unk_token_id(tokenizer)
-        self._text_tokenizer = TextTokenizer(self.tokenizer, self.unk_token_id)
+        self.unk_token_id = find_unk_token_id(tokenizer, spec)
+        self._text_tokenizer = TextTokenizer(self.tokenizer, self.unk_token_id, spec=spec)
+        del spec
         self._pooling_cache: tuple[tuple[Any, ...], np.ndarray, np.ndarray | None] | None = None
         self.median_token_length = median_token_length(self.tokens)
         self.base_model_name = base_model_name

@@ -139,10 +139,42 @@ def float32_table(
     :param mapping: Optional token id -> row mapping (weights cannot be folded then).
     :return: The table to pool from and the weights still to apply (None when folded).
     """
-    table = embedding.astype(np.float32, copy=False)
+    table = _file_backed_float32(embedding)
+    if table is None:
+        table = embedding.astype(np.float32, copy=False)
     if weights is not None and mapping is None:
         return table * weights.astype(np.float32, copy=False)[:, None], None
     return table, weights
+
+
+def _file_backed_float32(embedding: np.ndarray) -> np.ndarray | None:
+    """Convert a read-only memory-mapped table to float32 by reading its file, else return None.
+
+    Reading through the file instead of the mapping leaves the mapped pages untouched, so the stored
+    table costs no resident memory next to its float32 copy.
+    """
+    base = embedding.base
+    if (
+        embedding.dtype == np.float32
+        or not isinstance(base, np.memmap)
+        or base.filename is None
+        or embedding.flags.writeable
+        or embedding.shape != base.shape
+        or embedding.dtype != base.dtype
+        or embedding.ctypes.data != base.ctypes.data
+        or embedding.ndim != 2
+    ):
+        return None
+    rows, dim = embedding.shape
+    out = np.empty((rows, dim), dtype=np.float32)
+    step = max(1, (1 << 22) // max(1, dim * embedding.dtype.itemsize))
+    with open(base.filename, "rb") as handle:
+        for start in range(0, rows, step):
+            count = min(step, rows - start)
+            handle.seek(base.offset + start * dim * embedding.dtype.itemsize)
+            chunk = np.fromfile(handle, dtype=embedding.dtype, count=count * dim)
+            out[start : start + count] = chunk.reshape(count, dim)
+    return out
 
 
 def segment_sequences(

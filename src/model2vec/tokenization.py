@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain, pairwise
+from typing import Any
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -88,15 +89,16 @@ def tokenizer_json(tokenizer: Tokenizer, settings: dict[str, object]) -> str:
     return json.dumps(spec, ensure_ascii=False, indent=2)
 
 
-def find_unk_token_id(tokenizer: Tokenizer) -> int | None:
+def find_unk_token_id(tokenizer: Tokenizer, spec: dict[str, Any] | None = None) -> int | None:
     """Find the id of the unknown token of a tokenizer's model, if it has one.
 
     Handles WordPiece/BPE (`unk_token` string) and Unigram (`unk_id`).
 
     :param tokenizer: The tokenizer.
+    :param spec: The tokenizer's parsed JSON, if already at hand (saves parsing it again).
     :return: The id, or None when the model has no unknown token (e.g. byte-level BPE).
     """
-    model = json.loads(tokenizer.to_str()).get("model", {})
+    model = (spec if spec is not None else json.loads(tokenizer.to_str())).get("model", {})
     unk_id = model.get("unk_id")
     if isinstance(unk_id, int):
         return unk_id
@@ -174,18 +176,19 @@ class Separator:
     token_id: int
 
 
-def find_separator(tokenizer: Tokenizer) -> Separator | None:
+def find_separator(tokenizer: Tokenizer, spec: dict[str, Any] | None = None) -> Separator | None:
     """Find a special added token that splits text exactly: `a S b` -> ids(a) + [S] + ids(b).
 
     Added special tokens are cut out of the raw text before normalisation, so joining words with one
     lets a single tokenizer call return every word's ids, split at the separator's positions.
 
     :param tokenizer: A prepared tokenizer (no padding/truncation).
+    :param spec: The tokenizer's parsed JSON, if already at hand.
     :return: The separator, or None if no added token behaves so.
     """
     probe = "a1 b"
     expected = tokenizer.encode(probe, add_special_tokens=False).ids
-    spec = json.loads(tokenizer.to_str())
+    spec = spec if spec is not None else json.loads(tokenizer.to_str())
     for token in spec.get("added_tokens", []):
         content = token.get("content", "")
         if not token.get("special") or not content or " " in content:
@@ -269,7 +272,7 @@ _SPACE_SPLITTING_PRE_TOKENIZERS = {"BertPreTokenizer", "Whitespace", "Whitespace
 _FURTHER_SPLITTING_PRE_TOKENIZERS = {"Punctuation", "Digits"}
 
 
-def splits_exactly_on_spaces(tokenizer: Tokenizer) -> bool:
+def splits_exactly_on_spaces(tokenizer: Tokenizer, spec: dict[str, Any] | None = None) -> bool:
     """Tell whether tokenising a text equals tokenising its `text.split(" ")` parts one by one.
 
     This holds when (a) every normalizer works per character and never removes or merges an ASCII
@@ -280,9 +283,10 @@ def splits_exactly_on_spaces(tokenizer: Tokenizer) -> bool:
     they encode the space into the next token.
 
     :param tokenizer: The tokenizer.
+    :param spec: The tokenizer's parsed JSON, if already at hand.
     :return: True if the word-level cache in `TextTokenizer` is exact for this tokenizer.
     """
-    spec = json.loads(tokenizer.to_str())
+    spec = spec if spec is not None else json.loads(tokenizer.to_str())
 
     def flatten(node: dict[str, object] | None, key: str) -> list[str]:
         if node is None:
@@ -320,21 +324,24 @@ class TextTokenizer:
     :param unk_token_id: The unknown token's id (dropped from results), or None.
     :param cache_size: Most words remembered; the cache is emptied when it grows past this (memory bound).
     :param max_word_length: Longer parts are tokenised but not remembered.
+    :param spec: The tokenizer's parsed JSON, if already at hand.
     """
 
     def __init__(
         self,
         tokenizer: Tokenizer,
         unk_token_id: int | None,
-        cache_size: int = 500_000,
+        cache_size: int = 50_000,
         max_word_length: int = 64,
+        spec: dict[str, Any] | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.unk_token_id = unk_token_id
         self.cache_size = cache_size
         self.max_word_length = max_word_length
-        self.use_word_cache = splits_exactly_on_spaces(tokenizer)
-        self.separator = find_separator(tokenizer) if self.use_word_cache else None
+        spec = spec if spec is not None else json.loads(tokenizer.to_str())
+        self.use_word_cache = splits_exactly_on_spaces(tokenizer, spec)
+        self.separator = find_separator(tokenizer, spec) if self.use_word_cache else None
         # The cache: word -> index; the ids of word i are pool[starts[i] : starts[i] + lengths[i]].
         self._index: dict[str, int] = {}
         self._pool = np.zeros(1 << 16, dtype=np.int32)
