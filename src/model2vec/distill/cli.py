@@ -80,7 +80,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--matmul-precision", default="highest", choices=("highest", "bfloat16"), help="Torch teachers only."
     )
-    parser.add_argument("--batch-size", type=int, default=1024, help="Tokens per forward pass.")
+    parser.add_argument("--batch-size", type=int, default=256, help="Tokens per forward pass.")
     parser.add_argument("--trust-remote-code", action="store_true", help="Allow custom modelling code.")
     parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
     parser.set_defaults(func=run)

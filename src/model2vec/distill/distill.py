@@ -64,7 +64,7 @@ def distill(
     normalize: bool = True,
     normalize_tokens: bool = False,
     matmul_precision: str = "highest",
-    batch_size: int = 1024,
+    batch_size: int = 256,
     show_progress_bar: bool = True,
     tokenizer: Tokenizer | None = None,
     base_model_name: str | None = None,
@@ -166,7 +166,7 @@ def distill_from_model(
     normalize: bool = True,
     normalize_tokens: bool = False,
     matmul_precision: str = "highest",
-    batch_size: int = 1024,
+    batch_size: int = 256,
     show_progress_bar: bool = True,
     base_model_name: str | None = None,
 ) -> StaticModel:

@@ -324,7 +324,7 @@ def embed_inputs(
     inputs: Sequence[Sequence[int]],
     pooling: Sequence[str],
     pad_id: int = 0,
-    batch_size: int = 1024,
+    batch_size: int = 256,
     show_progress_bar: bool = True,
 ) -> np.ndarray:
     """Embed every id sequence with the teacher, batching sequences of similar length.
