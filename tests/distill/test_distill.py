@@ -301,3 +301,14 @@ def test_transformers_tokenizer_and_config_record(tmp_path: Path) -> None:
         assert key in config["distillation"]
     with pytest.raises(TypeError):
         distill_from_model(model, "not a tokenizer", show_progress_bar=False)
+
+
+def test_in_memory_sentence_transformer_uses_its_dense_layer(st_teacher: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    in_memory = SentenceTransformer(str(st_teacher), device="cpu")
+    from_memory = distill_from_model(in_memory, wordpiece_tokenizer(), **RAW)
+    from_folder = distill(str(st_teacher), **RAW)
+    assert from_memory.dim == 8
+    np.testing.assert_allclose(from_memory.embedding, from_folder.embedding, rtol=1e-5, atol=1e-6)
+    assert from_memory.config["distillation"]["teacher_normalizes"] is True

@@ -26,6 +26,7 @@ from model2vec.distill.postprocess import (
     zipf_probabilities,
 )
 from model2vec.distill.teachers import (
+    DenseLayer,
     Teacher,
     TeacherInfo,
     TorchTeacher,
@@ -316,7 +317,7 @@ def _wrap_model(model: Any, tokenizer: Tokenizer, device: str | None, matmul_pre
             if name == "Pooling":
                 pooling = st_pooling_modes(module.get_config_dict())
             elif name == "Dense":
-                dense.append(module.linear if module.activation_function is None else _dense_callable(module))
+                dense.append(DenseLayer(module.linear, module.activation_function))
             elif name == "Normalize":
                 normalizes = True
         teacher = TorchTeacher(auto_model, device=device, dense=dense, matmul_precision=matmul_precision)
@@ -345,15 +346,6 @@ def _wrap_model(model: Any, tokenizer: Tokenizer, device: str | None, matmul_pre
     raise TypeError(
         "model must be a transformers model, a SentenceTransformer or a Teacher, got " + type(model).__name__ + "."
     )
-
-
-def _dense_callable(module: Any) -> Any:
-    """Wrap a sentence-transformers Dense module as a tensor -> tensor callable."""
-
-    def apply(vectors: Any) -> Any:
-        return module({"sentence_embedding": vectors})["sentence_embedding"]
-
-    return apply
 
 
 def _distill(

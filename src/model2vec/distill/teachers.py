@@ -175,7 +175,7 @@ class TorchTeacher:
         self._torch = torch
         self.device = device
         self.model = model.to(device).eval()
-        self.dense = list(dense)
+        self.dense = [_on_device(layer, device) for layer in dense]
         self.matmul_precision = matmul_precision
         forward = getattr(self.model, "forward", None)
         try:
@@ -193,7 +193,7 @@ class TorchTeacher:
         if width is None:
             raise ValueError("Cannot tell the teacher's hidden size from its config.")
         for layer in self.dense:
-            width = getattr(getattr(layer, "linear", layer), "out_features", width)
+            width = getattr(layer, "out_features", width)
         return int(width)
 
     @property
@@ -249,6 +249,16 @@ class TorchTeacher:
                 pooled = layer(pooled)
             result: np.ndarray = pooled.float().cpu().numpy()
         return result
+
+
+def _on_device(layer: Callable[[Any], Any], device: str) -> Callable[[Any], Any]:
+    """Move a Dense layer's weights to the teacher's device."""
+    if isinstance(layer, DenseLayer):
+        layer.linear = layer.linear.to(device)
+    elif hasattr(layer, "to"):
+        moved: Callable[[Any], Any] = layer.to(device)
+        return moved
+    return layer
 
 
 class _MatmulPrecision(AbstractContextManager[None]):
@@ -449,10 +459,27 @@ def st_pooling_modes(config: dict[str, Any]) -> tuple[str, ...]:
     :param config: The Pooling module's `config.json`.
     :return: Canonical mode names; ("mean",) if none is set.
     """
-    if isinstance(config.get("pooling_mode"), str):
+    if isinstance(config.get("pooling_mode"), str | list):
         return parse_pooling(config["pooling_mode"])
     modes = tuple(name for key, name in _ST_POOLING_KEYS if config.get(key))
     return modes or ("mean",)
+
+
+class DenseLayer:
+    """A sentence-transformers Dense module as a callable: `activation(linear(x))`.
+
+    :param linear: A `torch.nn.Linear` (or anything with `out_features` that maps tensors).
+    :param activation: A tensor -> tensor callable.
+    """
+
+    def __init__(self, linear: Any, activation: Callable[[Any], Any]) -> None:
+        self.linear = linear
+        self.activation = activation
+        self.out_features = int(linear.out_features)
+
+    def __call__(self, vectors: Any) -> Any:
+        """Apply the layer."""
+        return self.activation(self.linear(vectors))
 
 
 def _st_dense_layers(folder: Path, modules: list[dict[str, Any]], torch: Any) -> list[Callable[[Any], Any]]:
@@ -472,7 +499,7 @@ def _st_dense_layers(folder: Path, modules: list[dict[str, Any]], torch: Any) ->
             state = torch.load(str(path / "pytorch_model.bin"), map_location="cpu", weights_only=True)
         linear.load_state_dict({key.removeprefix("linear."): value for key, value in state.items()})
         activation = _activation(str(config.get("activation_function", "torch.nn.modules.linear.Identity")), torch)
-        layers.append(torch.nn.Sequential(linear, activation).eval())
+        layers.append(DenseLayer(linear.eval(), activation))
     return layers
 
 
