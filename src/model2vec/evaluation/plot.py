@@ -40,6 +40,8 @@ def plot_speed_vs_score(
     :param path: Image file to write (format from the suffix, e.g. `.png`, `.svg`).
     :param title: Figure title.
     :return: The path written.
+    Names, scores and sizes are listed in a legend beside the axes.
+
     :raises ImportError: If matplotlib is missing (the message names the pip command).
     :raises ValueError: If no model has both a speed and an average score.
     """
@@ -54,14 +56,26 @@ def plot_speed_vs_score(
     scores = [float(r.average or 0.0) for r in shown]
     areas = marker_areas([r.parameters for r in shown])
 
-    figure = Figure(figsize=(8, 5.5), dpi=110)
+    figure = Figure(figsize=(10, 5.5), dpi=110)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    colours = [f"C{i % 10}" for i in range(len(shown))]
-    axes.scatter(speeds, scores, s=areas, c=colours, alpha=0.55, edgecolors="black", linewidths=0.6)
-    for result, x, y in zip(shown, speeds, scores, strict=True):
+    for index, (result, x, y, area) in enumerate(zip(shown, speeds, scores, areas, strict=True)):
         params = f"{result.parameters / 1e6:.1f}M params" if result.parameters else "size unknown"
-        axes.annotate(f"{result.name}\n({params})", (x, y), xytext=(6, 6), textcoords="offset points", fontsize=7)
+        axes.scatter(
+            [x],
+            [y],
+            s=area,
+            color=f"C{index % 10}",
+            alpha=0.55,
+            edgecolors="black",
+            linewidths=0.6,
+            label=f"{result.name}: {y:.1f} ({params})",
+        )
+    # Models of one family sit on top of each other, so names go in a legend rather than next to points.
+    legend = axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, title="Model: average (size)")
+    for handle in legend.legend_handles:
+        if handle is not None and hasattr(handle, "set_sizes"):
+            handle.set_sizes([60.0])
     axes.set_xscale("log")
     low, high = min(speeds), max(speeds)
     axes.set_xlim(low / 3, high * 4)
