@@ -25,6 +25,12 @@ def _format_count(value: int | None) -> str:
     return str(value)
 
 
+def _format_bytes(value: int | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 2**20:.1f} MiB"
+
+
 def _format_speed(value: float | None) -> str:
     if value is None:
         return "-"
@@ -58,7 +64,7 @@ def present_types(results: Sequence[ModelResult]) -> list[str]:
 
 
 def leaderboard_table(results: Sequence[ModelResult], markdown: bool = False, sort: bool = True) -> str:
-    """Render the leaderboard: per-type means, their average, texts/second and parameters.
+    """Render the leaderboard: per-type means, their average, texts/second, parameters and bytes.
 
     A model without any task of a type shows "-" there, and its average covers only its own types.
 
@@ -73,7 +79,7 @@ def leaderboard_table(results: Sequence[ModelResult], markdown: bool = False, so
     rows_of = list(results)
     if sort:
         rows_of.sort(key=lambda r: -(r.average if r.average is not None else float("-inf")))
-    header = ["Model", *types, "Average", "Texts/s", "Params"]
+    header = ["Model", *types, "Average", "Texts/s", "Params", "Size"]
     rows = []
     for result in rows_of:
         scores = result.type_scores()
@@ -84,6 +90,7 @@ def leaderboard_table(results: Sequence[ModelResult], markdown: bool = False, so
                 _format_score(result.average),
                 _format_speed(result.texts_per_second),
                 _format_count(result.parameters),
+                _format_bytes(result.size_bytes),
             ]
         )
     return _render(header, rows, markdown)
