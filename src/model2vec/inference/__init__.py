@@ -5,15 +5,19 @@ Needs scikit-learn and skops (the `inference` extra); importing this package nev
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 
 INFERENCE_EXTRA = 'pip install "model2vec[inference]"'
 
-# Checked before the submodules are imported, so a missing extra gives one clear message instead of a
-# traceback from deep inside scikit-learn or skops.
-for _module, _package in (("sklearn", "scikit-learn"), ("skops", "skops")):
-    if importlib.util.find_spec(_module) is None:
-        raise ImportError(f"model2vec.inference needs {_package}; install it with: {INFERENCE_EXTRA}")
+# Imported before the submodules, so a missing (or broken) extra gives one clear message instead of a
+# traceback from deep inside a submodule; the original error stays chained.
+for _module, _package in (("sklearn", "scikit-learn"), ("skops.io", "skops")):
+    try:
+        importlib.import_module(_module)
+    except ImportError as _error:
+        raise ImportError(
+            f"model2vec.inference needs {_package} ({_error}); install it with: {INFERENCE_EXTRA}"
+        ) from _error
 
 from model2vec.inference.evaluation import evaluate_single_or_multi_label  # noqa: E402
 from model2vec.inference.model import (  # noqa: E402

@@ -5,14 +5,17 @@ Needs torch, scikit-learn and skops (the `train` extra).
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 
 TRAIN_EXTRA = 'pip install "model2vec[train]"'
 
-# Checked before any submodule is imported, so a missing extra gives one clear message.
-for _module, _package in (("torch", "torch"), ("sklearn", "scikit-learn"), ("skops", "skops")):
-    if importlib.util.find_spec(_module) is None:
-        raise ImportError(f"model2vec.train needs {_package}; install it with: {TRAIN_EXTRA}")
+# Imported before any submodule, so a missing (or broken) extra gives one clear message; the original
+# error stays chained.
+for _module, _package in (("torch", "torch"), ("sklearn", "scikit-learn"), ("skops.io", "skops")):
+    try:
+        importlib.import_module(_module)
+    except ImportError as _error:
+        raise ImportError(f"model2vec.train needs {_package} ({_error}); install it with: {TRAIN_EXTRA}") from _error
 
 from model2vec.train.base import FinetunableStaticModel, TextDataset  # noqa: E402
 from model2vec.train.classifier import StaticModelForClassification  # noqa: E402

@@ -457,7 +457,7 @@ class FinetunableStaticModel(nn.Module):
         device: torch.device,
         batch_size: int = 1024,
     ) -> tuple[float, float]:
-        """Validation score and loss of the current parameters."""
+        """Return the validation score and loss of the current parameters."""
         self.eval()
         outputs = []
         with torch.no_grad():
