@@ -160,6 +160,8 @@ def test_model_specs(tmp_path: Path) -> None:
         parse_options(["int8", "int8"])
     with pytest.raises(ValueError, match="is a file"):
         load_model(str(folder / "config.json"))
+    with pytest.raises(ValueError, match="static models only"):
+        load_model(f"{tmp_path}+int8")  # a folder that is not a static model
 
 
 def test_random_baseline_uses_the_teacher_tokenizer() -> None:

@@ -217,7 +217,7 @@ def load_sentence_transformer(path_or_name: str | Path) -> Any:
     except OSError as error:
         raise FileNotFoundError(
             f"Cannot load {path_or_name!r} with sentence-transformers (not a local folder, and the hub is "
-            f"unreachable or has no such model): {error}"
+            f"unreachable or has no such model; set HF_HUB_OFFLINE=1 to fail fast offline): {error}"
         ) from error
 
 
@@ -267,7 +267,11 @@ def load_model(spec: str) -> EvaluatedModel:
 
     model: EvaluatedModel
     lowered = base.lower()
-    if lowered == "random" or lowered.startswith("random:"):
+    is_random = lowered == "random" or lowered.startswith("random:")
+    if options and not (is_random or (Path(base).is_dir() and is_static_folder(Path(base)))):
+        # Checked before loading: a transformer takes seconds to load only to be refused.
+        raise ValueError(f"Options +{'+'.join(options)} apply to static models only, not {base!r}.")
+    if is_random:
         dim_text = base.split(":", 1)[1] if ":" in base else str(RANDOM_DIM)
         if not dim_text.isdigit():
             raise ValueError(f"Malformed random baseline spec {base!r}; expected random or random:DIM.")
@@ -284,8 +288,6 @@ def load_model(spec: str) -> EvaluatedModel:
         raise ValueError(f"{base} is a file; expected a model folder, a hub name, teacher:NAME or random.")
 
     if dtype is not None or dims is not None:
-        if model.kind != "static":
-            raise ValueError(f"Options +{'+'.join(options)} apply to static models only, not {base!r}.")
         quantized = quantize_model(model.encoder, quantize_to=dtype, dimensionality=dims)
         model = wrap_encoder(quantized, "+".join([model.name, *options]), spec)
     if label is not None:
