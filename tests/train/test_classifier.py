@@ -285,3 +285,13 @@ def test_bad_configuration() -> None:
         StaticModelForClassification.from_pretrained()
     with pytest.raises(TypeError):
         StaticModelForClassification.from_static_model(make_model())  # type: ignore[misc]
+
+
+def test_pandas_and_numpy_columns_are_accepted() -> None:
+    pd = pytest.importorskip("pandas")
+    texts, labels = toy_task()
+    clf = classifier().fit(
+        pd.Series(texts), np.asarray(labels), learning_rate=1e-2, max_epochs=10, show_progress_bar=False
+    )
+    assert list(clf.classes_) == ["neg", "pos"]
+    assert np.mean(clf.predict(texts) == np.asarray(labels)) > 0.9

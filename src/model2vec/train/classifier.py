@@ -141,6 +141,7 @@ class StaticModelForClassification(FinetunableStaticModel):
         )
         weights = class_weights(info, class_weight, len(texts))
         labels = list(y)
+        y_val = list(y_val) if y_val is not None else None
         if X_val is not None and y_val is not None:
             val_texts = check_texts(X_val, "X_val")
             check_aligned(val_texts, y_val, "X_val", "y_val")

@@ -12,6 +12,16 @@ import numpy as np
 _COLLECTIONS = (list, tuple, set, frozenset, np.ndarray)
 
 
+def _is_column(value: Any) -> bool:
+    """Tell whether a value is a sized collection of items (list, tuple, array, pandas Series...), not a str."""
+    return (
+        not isinstance(value, (str, bytes, dict))
+        and hasattr(value, "__len__")
+        and hasattr(value, "__iter__")
+        and not (isinstance(value, np.ndarray) and value.ndim == 0)
+    )
+
+
 def check_texts(texts: Any, name: str = "X") -> list[str]:
     """Check that `texts` is a non-empty sequence of str and return it as a list.
 
@@ -21,14 +31,15 @@ def check_texts(texts: Any, name: str = "X") -> list[str]:
     :raises TypeError: If `texts` is a single str or not a sequence, or an item is not a str.
     :raises ValueError: If there are no texts.
     """
-    if isinstance(texts, str) or not isinstance(texts, (Sequence, np.ndarray)):
+    if not _is_column(texts):
         raise TypeError(f"{name} must be a list of str, got {type(texts).__name__}.")
     if len(texts) == 0:
         raise ValueError(f"{name} is empty; training needs at least one text per class.")
-    for index, text in enumerate(texts):
+    result = list(texts)
+    for index, text in enumerate(result):
         if not isinstance(text, str):
             raise TypeError(f"{name}[{index}] must be a str, got {type(text).__name__}.")
-    return list(texts)
+    return result
 
 
 def _label_kind(label: Any) -> str:
@@ -73,8 +84,9 @@ def read_labels(y: Any, name: str = "y") -> LabelInfo:
     :raises ValueError: If `y` is empty, mixes single labels and lists, mixes str and int labels, or has
         fewer than two distinct labels.
     """
-    if isinstance(y, str) or not isinstance(y, (Sequence, np.ndarray)):
+    if not _is_column(y):
         raise TypeError(f"{name} must be a list of labels, got {type(y).__name__}.")
+    y = list(y)
     if len(y) == 0:
         raise ValueError(f"{name} is empty.")
     collection = [isinstance(item, _COLLECTIONS) for item in y]
