@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -258,7 +259,9 @@ class FinetunableStaticModel(nn.Module):
         return cls(vectors=table, tokenizer=tokenizer, weights=model.weights, metadata=metadata, **kwargs)
 
     @classmethod
-    def from_pretrained(cls: type[T], path: str = "", *, token: str | None = None, **kwargs: Any) -> T:
+    def from_pretrained(
+        cls: type[T], path: str | os.PathLike[str] = "", *, token: str | None = None, **kwargs: Any
+    ) -> T:
         """Load a static model from a folder or hub id and make it trainable.
 
         :param path: Local folder or hub id.
@@ -267,7 +270,7 @@ class FinetunableStaticModel(nn.Module):
         :return: The trainable model.
         :raises ValueError: If no path is given.
         """
-        if not path:
+        if not str(path):
             raise ValueError("from_pretrained needs the path (folder or hub id) of a static model.")
         return cls.from_static_model(model=StaticModel.from_pretrained(path, token=token), **kwargs)
 
@@ -422,7 +425,9 @@ class FinetunableStaticModel(nn.Module):
         for epoch in bar:
             self.train()
             losses = []
-            for chunk in np.array_split(rng.permutation(len(train_ids)), math.ceil(len(train_ids) / batch_size)):
+            chunks = np.array_split(rng.permutation(len(train_ids)), math.ceil(len(train_ids) / batch_size))
+            # A per-batch bar too: on large data one epoch takes long enough to want progress inside it.
+            for chunk in tqdm(chunks, desc=f"Epoch {epoch + 1}", leave=False, disable=not show_progress_bar):
                 ids, lengths = pad_batch([train_ids[i] for i in chunk], self.pad_id)
                 logits, _ = self(ids.to(device), lengths.to(device))
                 loss = loss_fn(logits, train_targets[torch.as_tensor(chunk, device=device)])
