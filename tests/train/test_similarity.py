@@ -27,6 +27,9 @@ def test_fit_moves_outputs_towards_the_targets() -> None:
     after = float(cosine_loss(_tensor(model.predict(texts)), _tensor(targets)))
     assert model.out_dim == 6 and model.predict(texts).shape == (len(texts), 6)
     assert after < 0.5 * before
+    assert model.evaluate(texts, targets)["cosine_loss"] == pytest.approx(after, abs=1e-6)
+    with pytest.raises(ValueError, match="width"):
+        model.evaluate(texts, targets[:, :3])
     assert model.history["best_val_score"] == max(model.history["val_score"])
     exported = model.to_static_model()
     np.testing.assert_allclose(exported.encode(texts), model.encode(texts), rtol=1e-5, atol=1e-6)

@@ -149,3 +149,19 @@ class StaticModelForSimilarity(FinetunableStaticModel):
         """
         result: np.ndarray = self._outputs(list(X), batch_size, "head").numpy()
         return result
+
+    def evaluate(self, X: Sequence[str], y: Any, batch_size: int = 1024) -> dict[str, float]:  # noqa: N803
+        """Score predictions against target vectors.
+
+        :param X: Texts.
+        :param y: Target vectors, `(len(X), out_dim)`.
+        :param batch_size: Texts per batch.
+        :return: `{"cosine_similarity": mean cosine, "cosine_loss": 1 - mean cosine}`.
+        :raises ValueError: If the lengths or widths do not match, or targets are not finite.
+        """
+        targets = _target_matrix(y, "y")
+        check_aligned(list(X), list(targets))
+        if targets.shape[1] != self.out_dim:
+            raise ValueError(f"y has width {targets.shape[1]} but the head outputs {self.out_dim} values.")
+        loss = float(cosine_loss(torch.from_numpy(self.predict(X, batch_size)), targets))
+        return {"cosine_similarity": 1 - loss, "cosine_loss": loss}
