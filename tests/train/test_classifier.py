@@ -295,3 +295,13 @@ def test_pandas_and_numpy_columns_are_accepted() -> None:
     )
     assert list(clf.classes_) == ["neg", "pos"]
     assert np.mean(clf.predict(texts) == np.asarray(labels)) > 0.9
+
+
+def test_texts_without_known_tokens_train_without_nan() -> None:
+    texts, labels = toy_task()
+    texts += ["", "zzz qqq"] * 10
+    labels += ["pos", "neg"] * 10
+    clf = classifier().fit(texts, labels, learning_rate=1e-2, max_epochs=5, show_progress_bar=False)
+    assert all(torch.isfinite(p).all() for p in clf.parameters())
+    assert np.isfinite(clf.history["train_loss"]).all()
+    assert not clf.encode(["", "zzz"]).any()

@@ -28,8 +28,10 @@ T = TypeVar("T", bound="FinetunableStaticModel")
 
 # Tokens that tokenizers commonly use for padding, tried when the tokenizer has no padding settings.
 PAD_TOKENS = ("[PAD]", "<pad>", "<|pad|>", "<|padding|>", "[pad]", "<PAD>")
-# Matches `pooling.NORM_EPS`: normalising a zero vector keeps it zero, as `encode` does.
-NORM_EPS = 1e-32
+# `encode` divides by (norm + 1e-32). Dividing by max(norm, 1e-12) gives the same float32 result for any
+# real text vector and keeps zero vectors zero, but its gradient stays finite at a zero vector (an empty
+# or all-unknown text), where 1 / 1e-32 times a gradient can overflow to inf and then NaN.
+NORM_EPS = 1e-12
 
 
 def find_pad_token_id(tokenizer: Tokenizer, settings: dict[str, Any] | None = None) -> int | None:
@@ -308,7 +310,7 @@ class FinetunableStaticModel(nn.Module):
         sums = (vectors * scale[..., None]).sum(dim=1)
         means = sums / lengths.clamp(min=1).to(vectors.dtype)[:, None]
         if self.normalize:
-            means = means / (means.norm(dim=1, keepdim=True) + NORM_EPS)
+            means = nn.functional.normalize(means, dim=1, eps=NORM_EPS)
         return means
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
