@@ -430,7 +430,7 @@ embeddings = model.encode(["It's dangerous to go alone!"])
     return "\n".join(front) + "\n" + body
 
 
-def _atomic_replace_dir(staging: Path, target: Path) -> None:
+def atomic_replace_dir(staging: Path, target: Path) -> None:
     """Move a fully written staging folder into place of `target`.
 
     Files already in `target` that the new model does not write (a user's notes, another module) are
@@ -508,7 +508,7 @@ def save_folder(
             (staging / README_FILE).write_text(card, encoding="utf-8")
         # mkdtemp makes the folder 0700; a saved model should have the usual permissions.
         staging.chmod(0o755)
-        _atomic_replace_dir(staging, target)
+        atomic_replace_dir(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -9,6 +9,7 @@ from pathlib import Path
 MODEL_FILE_PATTERNS = [
     "*.json",
     "*.safetensors",
+    "*.skops",  # the scikit-learn head of a StaticModelPipeline
     "README.md",
     "0_StaticEmbedding/*",
     "1_Normalize/*",

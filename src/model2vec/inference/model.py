@@ -180,8 +180,6 @@ class StaticModelPipeline:
         """
         folder = resolve_model_path(path, token=token, subfolder=subfolder, force_download=force_download)
         head_path = folder / HEAD_FILE
-        if not head_path.is_file() and not Path(path).expanduser().exists():
-            head_path = _download_head(str(path), token=token, subfolder=subfolder, force_download=force_download)
         if not head_path.is_file():
             raise FileNotFoundError(f"{path} holds a static model but no pipeline head ({HEAD_FILE}).")
         model = StaticModel.from_pretrained(folder)
@@ -216,7 +214,7 @@ class StaticModelPipeline:
             (staging / fmt.README_FILE).write_text(
                 _pipeline_card(model_name or target.name, self.model), encoding="utf-8"
             )
-            fmt._atomic_replace_dir(staging, target)
+            fmt.atomic_replace_dir(staging, target)
         finally:
             shutil.rmtree(staging_root, ignore_errors=True)
         return target
@@ -349,18 +347,3 @@ class StaticModelPipeline:
             raise ValueError(f"X has {len(X)} texts but y has {len(y)} labels; they must match.")
         predictions = self.predict(X, batch_size=batch_size, threshold=threshold)
         return evaluate_single_or_multi_label(predictions, y, output_dict=output_dict)
-
-
-def _download_head(repo_id: str, token: str | None, subfolder: str | None, force_download: bool) -> Path:
-    """Fetch the head file of a hub pipeline.
-
-    `hub.resolve_model_path` only fetches static-model files, so the head is requested by name here.
-    """
-    from huggingface_hub import hf_hub_download
-
-    try:
-        return Path(
-            hf_hub_download(repo_id, HEAD_FILE, subfolder=subfolder, token=token, force_download=force_download)
-        )
-    except Exception as error:  # the hub client raises many types; all mean "no head to load"
-        raise FileNotFoundError(f"{repo_id} has no pipeline head ({HEAD_FILE}) on the hub: {error}") from error
