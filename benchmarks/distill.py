@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shlex
 import statistics
@@ -78,16 +79,28 @@ def reference_python() -> Path:
     return python
 
 
-def run_once(python: Path, teacher: Path, out: Path, extra: dict[str, Any]) -> dict[str, float]:
+def run_once(
+    python: Path, teacher: Path, out: Path, extra: dict[str, Any], threads: int | None = None
+) -> dict[str, float]:
     """Distill in a fresh process; return its wall time and the timings it reports."""
+    env = dict(os.environ)
+    if threads is not None:
+        # On a shared machine, torch's spinning worker threads collapse when another process holds a
+        # core; one thread per contestant keeps the comparison stable (and equal for both).
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            env[name] = str(threads)
     command = [str(python), "-c", WORKER, str(teacher), str(out), python.as_posix(), json.dumps(extra)]
+    # Other work on the machine slows torch's threads badly; the load average is kept with each run.
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tempfile.gettempdir())
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tempfile.gettempdir(), env=env)
     wall = time.perf_counter() - started
     if result.returncode != 0:
         raise RuntimeError(f"{python} failed:\n{result.stderr[-3000:]}")
     report: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
     report["wall_s"] = wall
+    report["load_before"] = load_before
+    report["load_after"] = os.getloadavg()[0]
     return report
 
 
@@ -105,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3, help="Runs per contestant (median reported).")
     parser.add_argument("--teacher", type=Path, default=None, help="Teacher folder (default: packaged MiniLM).")
     parser.add_argument("--skip-reference", action="store_true", help="Only time this project.")
+    parser.add_argument("--threads", type=int, default=None, help="Threads per process (default: all cores).")
     args = parser.parse_args(argv)
 
     teacher = args.teacher or teacher_folder()
@@ -113,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         contestants["reference 0.10.0"] = (reference_python(), {})
     quiet = {"show_progress_bar": False}
     contestants["ours (default, float32)"] = (OURS, quiet)
-    contestants["ours (matmul_precision=bfloat16)"] = (OURS, {**quiet, "matmul_precision": "bfloat16"})
+    contestants["ours (teacher_dtype=bfloat16)"] = (OURS, {**quiet, "teacher_dtype": "bfloat16"})
     # The reference prints a progress bar too; it goes to stderr, which is captured and discarded.
 
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in contestants}
@@ -121,9 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         outputs = {name: Path(scratch) / f"model-{index}" for index, name in enumerate(contestants)}
         for repetition in range(args.reps):
             for name, (python, extra) in contestants.items():  # alternate: one run of each per round
-                report = run_once(python, teacher, outputs[name], extra)
+                report = run_once(python, teacher, outputs[name], extra, args.threads)
                 runs[name].append(report)
-                print(f"round {repetition + 1}: {name}: {report['wall_s']:.1f} s", file=sys.stderr)
+                print(
+                    f"round {repetition + 1}: {name}: {report['wall_s']:.1f} s "
+                    f"(load {report['load_before']:.1f} -> {report['load_after']:.1f})",
+                    file=sys.stderr,
+                )
         agreement = {}
         names = list(contestants)
         if "reference 0.10.0" in contestants:
@@ -176,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         "teacher": str(teacher),
         "recipe": {"pca_dims": 256},
         "reps": args.reps,
+        "threads": args.threads,
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": _cpus()},
         "summary": summary,
         "runs": runs,
@@ -189,8 +208,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cpus() -> int:
-    import os
-
     return os.cpu_count() or 1
 
 

@@ -167,7 +167,7 @@ def test_legacy_switches_are_mapped_or_warn(tmp_path: Path) -> None:
         ({"pca_dims": "many"}, "pca_dims"),
         ({"quantize_to": "int4"}, "Unknown dtype"),
         ({"pooling": "median"}, "Unknown pooling"),
-        ({"matmul_precision": "fp8"}, "matmul_precision"),
+        ({"teacher_dtype": "fp8"}, "teacher_dtype"),
         ({"vocabulary_quantization": 0}, "vocabulary_quantization"),
     ],
 )
@@ -312,3 +312,16 @@ def test_in_memory_sentence_transformer_uses_its_dense_layer(st_teacher: Path) -
     assert from_memory.dim == 8
     np.testing.assert_allclose(from_memory.embedding, from_folder.embedding, rtol=1e-5, atol=1e-6)
     assert from_memory.config["distillation"]["teacher_normalizes"] is True
+
+
+def test_bfloat16_teacher_is_close_and_leaves_the_callers_model_alone() -> None:
+    tokenizer = wordpiece_tokenizer()
+    model = tiny_bert(tokenizer.get_vocab_size())
+    exact = distill_from_model(model, tokenizer, **RAW)
+    fast = distill_from_model(model, tokenizer, teacher_dtype="bfloat16", **RAW)
+    assert next(model.parameters()).dtype == torch.float32  # type: ignore[attr-defined]
+    a, b = exact.embedding, fast.embedding
+    cosine = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert cosine.min() > 0.99
+    assert not np.array_equal(a, b)  # it really ran in bfloat16
+    assert fast.config["distillation"]["teacher_dtype"] == "bfloat16"

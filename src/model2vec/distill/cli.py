@@ -78,7 +78,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--pooling", default="mean", help="mean, first, last, max, pooler or teacher.")
     parser.add_argument("--device", default=None, help="Torch device (default: cuda when available, else cpu).")
     parser.add_argument(
-        "--matmul-precision", default="highest", choices=("highest", "bfloat16"), help="Torch teachers only."
+        "--teacher-dtype", default="float32", choices=("float32", "bfloat16"), help="Torch teachers only."
     )
     parser.add_argument("--batch-size", type=int, default=256, help="Tokens per forward pass.")
     parser.add_argument("--trust-remote-code", action="store_true", help="Allow custom modelling code.")
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         vocabulary_quantization=args.vocabulary_quantization,
         pooling=args.pooling,
         word_level=args.word_level,
-        matmul_precision=args.matmul_precision,
+        teacher_dtype=args.teacher_dtype,
         batch_size=args.batch_size,
         show_progress_bar=not args.no_progress,
     )

@@ -19,7 +19,6 @@ import importlib.util
 import json
 import os
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -157,9 +156,10 @@ class TorchTeacher:
     :param model: A `transformers.PreTrainedModel` returning `last_hidden_state`.
     :param device: A torch device string, or None for CUDA when available, else CPU.
     :param dense: Callables applied in order to the pooled `torch.Tensor` (Dense layers).
-    :param matmul_precision: "highest" (exact float32) or "bfloat16" (float32 storage, bfloat16
-        products with float32 accumulation where the hardware supports it: faster on CPUs with AMX
-        and on GPUs, per-token cosine with the float32 result above 0.9999).
+    :param teacher_dtype: "float32" (exact) or "bfloat16": the model runs on a bfloat16 copy of its
+        weights (the caller's model is not changed). About 2-3x faster on CPUs with AMX/AVX512-BF16
+        and on GPUs; per-token vectors keep a cosine above 0.999 with the float32 ones. Pooling and
+        Dense layers stay in float32.
     """
 
     def __init__(
@@ -167,16 +167,23 @@ class TorchTeacher:
         model: Any,
         device: str | None = None,
         dense: Sequence[Callable[[Any], Any]] = (),
-        matmul_precision: str = "highest",
+        teacher_dtype: str = "float32",
     ) -> None:
         torch = require("torch")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self._torch = torch
         self.device = device
+        if teacher_dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"teacher_dtype must be 'float32' or 'bfloat16', got {teacher_dtype!r}.")
+        if teacher_dtype == "bfloat16":
+            import copy
+
+            # A copy, so that a model passed in by the caller keeps its own dtype.
+            model = copy.deepcopy(model).to(dtype=torch.bfloat16)
         self.model = model.to(device).eval()
         self.dense = [_on_device(layer, device) for layer in dense]
-        self.matmul_precision = matmul_precision
+        self.teacher_dtype = teacher_dtype
         forward = getattr(self.model, "forward", None)
         try:
             import inspect
@@ -201,11 +208,6 @@ class TorchTeacher:
         """Dimensionality of the pooled vectors (after Dense layers)."""
         return self._width
 
-    def _precision(self) -> AbstractContextManager[Any]:
-        if self.matmul_precision == "highest":
-            return nullcontext()
-        return _MatmulPrecision(self._torch, "medium")
-
     def embed(self, input_ids: np.ndarray, attention_mask: np.ndarray, pooling: Sequence[str]) -> np.ndarray:
         """Run the model on a batch and pool (see `Teacher.embed`)."""
         torch = self._torch
@@ -214,7 +216,7 @@ class TorchTeacher:
         inputs = {"input_ids": ids, "attention_mask": mask}
         if self._token_types:
             inputs["token_type_ids"] = torch.zeros_like(ids)
-        with torch.inference_mode(), self._precision():
+        with torch.inference_mode():
             output = self.model(**inputs)
             hidden = output.last_hidden_state.float()
             parts = []
@@ -259,22 +261,6 @@ def _on_device(layer: Callable[[Any], Any], device: str) -> Callable[[Any], Any]
         moved: Callable[[Any], Any] = layer.to(device)
         return moved
     return layer
-
-
-class _MatmulPrecision(AbstractContextManager[None]):
-    """Temporarily change torch's float32 matmul precision (a process-wide setting)."""
-
-    def __init__(self, torch: Any, precision: str) -> None:
-        self._torch = torch
-        self._precision = precision
-        self._previous = "highest"
-
-    def __enter__(self) -> None:
-        self._previous = self._torch.get_float32_matmul_precision()
-        self._torch.set_float32_matmul_precision(self._precision)
-
-    def __exit__(self, *exc: object) -> None:
-        self._torch.set_float32_matmul_precision(self._previous)
 
 
 class OnnxTeacher:
@@ -538,7 +524,7 @@ def load_teacher(
     model_name: str | os.PathLike[str],
     device: str | None = None,
     trust_remote_code: bool = False,
-    matmul_precision: str = "highest",
+    teacher_dtype: str = "float32",
     tokenizer: Tokenizer | None = None,
 ) -> TeacherInfo:
     """Load a teacher from a local folder, an ONNX file or a hub id.
@@ -547,7 +533,7 @@ def load_teacher(
         holding an `.onnx` file, or a hub id (fetched with the hub client, cache first).
     :param device: Torch device (ignored for ONNX).
     :param trust_remote_code: Allow custom modelling code from the model folder.
-    :param matmul_precision: See `TorchTeacher`.
+    :param teacher_dtype: See `TorchTeacher`.
     :param tokenizer: A tokenizer to use instead of the teacher's own (needed for ONNX models without
         one; defaults to the default teacher's tokenizer for those).
     :return: The teacher and what is known about it.
@@ -593,7 +579,7 @@ def load_teacher(
         dense = _st_dense_layers(path, modules, torch)
     model = transformers.AutoModel.from_pretrained(str(base), trust_remote_code=trust_remote_code)
     teacher_tokenizer = tokenizer or _load_tokenizer(base, None if base.exists() else name, trust_remote_code)
-    teacher = TorchTeacher(model, device=device, dense=dense, matmul_precision=matmul_precision)
+    teacher = TorchTeacher(model, device=device, dense=dense, teacher_dtype=teacher_dtype)
     pad_id = getattr(model.config, "pad_token_id", None)
     return TeacherInfo(
         teacher=teacher,
