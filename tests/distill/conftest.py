@@ -135,7 +135,7 @@ def save_tiny_onnx(path: Path, vocab_size: int, hidden: int = 12, seed: int = 0)
     The graph has the same inputs and output names as exported BERT encoders, so onnxruntime runs it
     exactly like a real teacher while the expected output stays easy to compute.
     """
-    import onnx
+    onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     table = np.random.default_rng(seed).normal(size=(vocab_size, hidden)).astype(np.float32)

@@ -304,7 +304,8 @@ def test_transformers_tokenizer_and_config_record(tmp_path: Path) -> None:
 
 
 def test_in_memory_sentence_transformer_uses_its_dense_layer(st_teacher: Path) -> None:
-    from sentence_transformers import SentenceTransformer
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    SentenceTransformer = sentence_transformers.SentenceTransformer  # noqa: N806
 
     in_memory = SentenceTransformer(str(st_teacher), device="cpu")
     from_memory = distill_from_model(in_memory, wordpiece_tokenizer(), **RAW)

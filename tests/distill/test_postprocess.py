@@ -25,7 +25,7 @@ def _data(rows: int = 200, width: int = 12, seed: int = 0) -> np.ndarray:
 
 
 def test_pca_matches_sklearn_up_to_sign_and_fixes_signs() -> None:
-    from sklearn.decomposition import PCA
+    PCA = pytest.importorskip("sklearn.decomposition").PCA  # noqa: N806
 
     data = _data()
     ours = fit_pca(data, 5)
