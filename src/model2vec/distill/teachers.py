@@ -176,7 +176,8 @@ class TorchTeacher:
         self.device = device
         if teacher_dtype not in ("float32", "bfloat16"):
             raise ValueError(f"teacher_dtype must be 'float32' or 'bfloat16', got {teacher_dtype!r}.")
-        if teacher_dtype == "bfloat16":
+        first = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
+        if teacher_dtype == "bfloat16" and first is not None and first.dtype != torch.bfloat16:
             import copy
 
             # A copy, so that a model passed in by the caller keeps its own dtype.
@@ -577,7 +578,9 @@ def load_teacher(
             elif kind_name.endswith("Normalize"):
                 normalizes = True
         dense = _st_dense_layers(path, modules, torch)
-    model = transformers.AutoModel.from_pretrained(str(base), trust_remote_code=trust_remote_code)
+    # Loading straight into bfloat16 avoids holding a float32 copy next to the bfloat16 one.
+    dtype = torch.bfloat16 if teacher_dtype == "bfloat16" else None
+    model = transformers.AutoModel.from_pretrained(str(base), trust_remote_code=trust_remote_code, dtype=dtype)
     teacher_tokenizer = tokenizer or _load_tokenizer(base, None if base.exists() else name, trust_remote_code)
     teacher = TorchTeacher(model, device=device, dense=dense, teacher_dtype=teacher_dtype)
     pad_id = getattr(model.config, "pad_token_id", None)
