@@ -560,7 +560,6 @@ def load_teacher(
         assert onnx_file is not None
         return _onnx_info(onnx_file, path, tokenizer, name=name)
 
-    transformers = require("transformers")
     torch = require("torch")
     pooling: tuple[str, ...] | None = None
     normalizes = False
@@ -578,9 +577,14 @@ def load_teacher(
             elif kind_name.endswith("Normalize"):
                 normalizes = True
         dense = _st_dense_layers(path, modules, torch)
-    # Loading straight into bfloat16 avoids holding a float32 copy next to the bfloat16 one.
-    dtype = torch.bfloat16 if teacher_dtype == "bfloat16" else None
-    model = transformers.AutoModel.from_pretrained(str(base), trust_remote_code=trust_remote_code, dtype=dtype)
+    from model2vec.distill.bert import load_lean_bert
+
+    model = None if trust_remote_code else load_lean_bert(base, teacher_dtype)
+    if model is None:
+        transformers = require("transformers")
+        # Loading straight into bfloat16 avoids holding a float32 copy next to the bfloat16 one.
+        dtype = torch.bfloat16 if teacher_dtype == "bfloat16" else None
+        model = transformers.AutoModel.from_pretrained(str(base), trust_remote_code=trust_remote_code, dtype=dtype)
     teacher_tokenizer = tokenizer or _load_tokenizer(base, None if base.exists() else name, trust_remote_code)
     teacher = TorchTeacher(model, device=device, dense=dense, teacher_dtype=teacher_dtype)
     pad_id = getattr(model.config, "pad_token_id", None)
