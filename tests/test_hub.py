@@ -83,3 +83,18 @@ def test_push_to_hub(monkeypatch: pytest.MonkeyPatch) -> None:
     assert seen["upload"]["path_in_repo"] == "sub"
     assert {"model.safetensors", "tokenizer.json", "config.json", "modules.json", "README.md"} <= set(seen["files"])
     np.testing.assert_array_equal(seen["reloaded"].encode(["the cat"]), model.encode(["the cat"]))
+
+
+def test_allow_patterns_are_passed_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from model2vec.hub import TEACHER_FILE_PATTERNS, resolve_model_path
+
+    seen: list[list[str]] = []
+
+    def fake_snapshot(repo_id: str, **kwargs: Any) -> str:
+        seen.append(kwargs["allow_patterns"])
+        return str(tmp_path)
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", fake_snapshot)
+    assert resolve_model_path("org/teacher", allow_patterns=TEACHER_FILE_PATTERNS) == tmp_path
+    assert resolve_model_path("org/teacher", subfolder="sub", allow_patterns=["*.onnx"]) == tmp_path / "sub"
+    assert seen == [TEACHER_FILE_PATTERNS, ["sub/*.onnx"]]

@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 
 # Files a static model can need, in any of the supported layouts.
+# Files a teacher can need (transformers/sentence-transformers weights, ONNX, vocabularies); the
+# patterns also match inside module folders such as 1_Pooling/ or onnx/.
+TEACHER_FILE_PATTERNS = ["*.json", "*.safetensors", "*.bin", "*.onnx", "*.txt", "*.model"]
 MODEL_FILE_PATTERNS = [
     "*.json",
     "*.safetensors",
@@ -21,6 +24,7 @@ def resolve_model_path(
     token: str | None = None,
     subfolder: str | None = None,
     force_download: bool = False,
+    allow_patterns: list[str] | None = None,
 ) -> Path:
     """Turn a local folder or a hub repository id into a local folder.
 
@@ -31,6 +35,7 @@ def resolve_model_path(
     :param token: Hub token for private repositories.
     :param subfolder: A folder inside the model folder or repository.
     :param force_download: Re-download even when cached.
+    :param allow_patterns: Files to fetch from a repository (default: those of a static model).
     :return: The local folder holding the model.
     :raises FileNotFoundError: If the path is neither a local folder nor a downloadable repository.
     """
@@ -44,7 +49,8 @@ def resolve_model_path(
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
-    patterns = MODEL_FILE_PATTERNS if not subfolder else [f"{subfolder}/{p}" for p in MODEL_FILE_PATTERNS]
+    wanted = allow_patterns or MODEL_FILE_PATTERNS
+    patterns = wanted if not subfolder else [f"{subfolder}/{p}" for p in wanted]
     folder: str | None = None
     if not force_download:
         try:

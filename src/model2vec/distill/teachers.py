@@ -548,9 +548,9 @@ def load_teacher(
             raise ValueError(f"{path} is a file but not an .onnx model; pass a model folder or an .onnx file.")
         return _onnx_info(path, path.parent, tokenizer, name=path.stem if path.stem != "model" else path.parent.name)
     if not path.exists():
-        from model2vec.hub import resolve_model_path
+        from model2vec.hub import TEACHER_FILE_PATTERNS, resolve_model_path
 
-        path = resolve_model_path(str(model_name))
+        path = resolve_model_path(str(model_name), allow_patterns=TEACHER_FILE_PATTERNS)
         name = str(model_name)
     else:
         name = teacher_display_name(path)
