@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 # Files a static model can need, in any of the supported layouts.
@@ -66,6 +68,27 @@ def resolve_model_path(
             ) from error
     root = Path(folder)
     return root / subfolder if subfolder else root
+
+
+def push_saved(
+    save: Callable[[Path], Path],
+    repo_id: str,
+    private: bool = False,
+    token: str | None = None,
+    subfolder: str | None = None,
+) -> str:
+    """Save something into a temporary folder with `save` and upload that folder to a hub repository.
+
+    :param save: Writes the model into the given (not yet existing) folder and returns the folder.
+    :param repo_id: The target repository, e.g. "org/name" (created if missing).
+    :param private: Create the repository as private.
+    :param token: Hub token.
+    :param subfolder: Upload into this folder of the repository.
+    :return: The commit reference returned by the hub client.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = save(Path(tmp) / "model")
+        return push_folder(folder, repo_id, private=private, token=token, subfolder=subfolder)
 
 
 def push_folder(

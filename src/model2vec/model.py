@@ -20,7 +20,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from model2vec import format as fmt
-from model2vec.hub import push_folder, resolve_model_path
+from model2vec.hub import push_saved, resolve_model_path
 from model2vec.pooling import float32_table, segment_mean, segment_sequences
 from model2vec.quantization import DType, quantize_embeddings, quantize_vocabulary, truncate_dimensions
 from model2vec.tokenization import (
@@ -586,11 +586,9 @@ class StaticModel:
         :param subfolder: Folder inside the repository.
         :return: The commit reference returned by the hub.
         """
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = self.save_pretrained(Path(tmp) / "model", model_name=repo_id)
-            return push_folder(folder, repo_id, private=private, token=token, subfolder=subfolder)
+        return push_saved(
+            lambda folder: self.save_pretrained(folder, model_name=repo_id), repo_id, private, token, subfolder
+        )
 
 
 def quantize_model(

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from model2vec import format as fmt
-from model2vec.hub import push_folder, resolve_model_path
+from model2vec.hub import push_saved, resolve_model_path
 from model2vec.inference.evaluation import evaluate_single_or_multi_label
 from model2vec.model import DEFAULT_MAX_LENGTH, StaticModel
 
@@ -230,9 +230,9 @@ class StaticModelPipeline:
         :param subfolder: Folder inside the repository.
         :return: The commit reference returned by the hub.
         """
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = self.save_pretrained(Path(tmp) / "pipeline", model_name=repo_id)
-            return push_folder(folder, repo_id, private=private, token=token, subfolder=subfolder)
+        return push_saved(
+            lambda folder: self.save_pretrained(folder, model_name=repo_id), repo_id, private, token, subfolder
+        )
 
     # -- prediction ---------------------------------------------------------------------------------
 
