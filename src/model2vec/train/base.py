@@ -483,11 +483,21 @@ def check_fit_settings(
     max_epochs: int | None,
     early_stopping_patience: int | None,
     test_size: float | int,
-) -> None:
-    """Validate the numeric settings of `fit` before any work starts.
+    has_x_val: bool = False,
+    has_y_val: bool = False,
+) -> int | None:
+    """Validate the settings of `fit` before any work starts.
 
-    :raises ValueError: If a setting is out of range (the message names it).
+    :return: `max_epochs` with -1 turned into None (no limit).
+    :raises ValueError: If a setting is out of range (the message names it), only one of `X_val` and
+        `y_val` is given, or nothing would ever stop training.
     """
+    if has_x_val != has_y_val:
+        raise ValueError("Pass X_val and y_val together (or neither, to hold out test_size of X).")
+    if max_epochs == -1:
+        max_epochs = None
+    if max_epochs is None and early_stopping_patience is None:
+        raise ValueError("With early_stopping_patience=None, set max_epochs, or training never ends.")
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be positive, got {learning_rate}.")
     if batch_size is not None and batch_size < 1:
@@ -504,3 +514,4 @@ def check_fit_settings(
         raise ValueError(f"test_size must be a fraction in (0, 1) or a positive count, got {test_size}.")
     if isinstance(test_size, int) and test_size < 1:
         raise ValueError(f"test_size must be a fraction in (0, 1) or a positive count, got {test_size}.")
+    return max_epochs

@@ -125,19 +125,15 @@ class StaticModelForClassification(FinetunableStaticModel):
         texts = check_texts(X)
         info = read_labels(y)
         check_aligned(texts, y)
-        if (X_val is None) != (y_val is None):
-            raise ValueError("Pass X_val and y_val together (or neither, to hold out test_size of X).")
-        if max_epochs == -1:
-            max_epochs = None
-        if max_epochs is None and early_stopping_patience is None:
-            raise ValueError("With early_stopping_patience=None, set max_epochs, or training never ends.")
-        check_fit_settings(
+        max_epochs = check_fit_settings(
             learning_rate=learning_rate,
             batch_size=batch_size,
             min_epochs=min_epochs,
             max_epochs=max_epochs,
             early_stopping_patience=early_stopping_patience,
             test_size=test_size,
+            has_x_val=X_val is not None,
+            has_y_val=y_val is not None,
         )
         weights = class_weights(info, class_weight, len(texts))
         labels = list(y)
