@@ -10,26 +10,32 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from model2vec import search
 from model2vec.format import ModelFormatError
 from model2vec.search import SearchIndex
 from tests.conftest import make_model
 
 
-def brute_force(queries: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Reference: full cosine matrix, sorted by score descending then row ascending."""
+def brute_force(
+    queries: np.ndarray, vectors: np.ndarray, k: int, stored: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reference: full cosine matrix, sorted by score descending then row ascending.
+
+    `stored=True` takes `vectors` as already stored (float16/int8 rounding kept, not re-normalised).
+    """
     q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-30)
-    v = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-30)
+    v = vectors if stored else vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-30)
     scores = q.astype(np.float64) @ v.astype(np.float64).T
     rows = np.array([np.lexsort((np.arange(len(v)), -row))[:k] for row in scores]).reshape(len(q), -1)
     return rows, np.take_along_axis(scores, rows, axis=1)
 
 
-def assert_exact(index: SearchIndex, queries: np.ndarray, vectors: np.ndarray, k: int) -> None:
+def assert_exact(index: SearchIndex, queries: np.ndarray, vectors: np.ndarray, k: int, stored: bool = False) -> None:
     """Returned scores equal the reference's; each returned row really has the score reported."""
     ids, scores = index.search(queries, k)
-    _, ref_scores = brute_force(queries, vectors, k)
+    _, ref_scores = brute_force(queries, vectors, k, stored)
     np.testing.assert_allclose(scores, ref_scores, atol=1e-5)
-    full = brute_force(queries, vectors, len(vectors))
+    full = brute_force(queries, vectors, len(vectors), stored)
     for q, found in enumerate(ids):
         lookup = dict(zip(full[0][q].tolist(), full[1][q].tolist(), strict=True))
         np.testing.assert_allclose([lookup[index.ids.index(i)] for i in found], scores[q], atol=1e-5)
@@ -79,6 +85,17 @@ def test_low_precision_recall(dtype: str) -> None:
     _, ref_scores = exact.search(queries, 10)
     np.testing.assert_allclose(scores, ref_scores, atol=0.02)
     assert low._vectors.dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int8"])
+def test_low_precision_is_exact_on_stored_values(monkeypatch: pytest.MonkeyPatch, dtype: str) -> None:
+    # A tiny widening buffer and budget: many blocks, each widened in several parts.
+    monkeypatch.setattr(search, "CONVERT_BYTES", 4 * 16 * 7)
+    rng = np.random.default_rng(5)
+    index = SearchIndex(dtype=dtype, memory_budget=4 * 3 * 50)
+    index.add(rng.normal(size=(333, 16)))
+    queries = rng.normal(size=(3, 16)).astype(np.float32)
+    assert_exact(index, queries, index.vectors(), 10, stored=True)
 
 
 def test_add_remove_and_ids() -> None:
