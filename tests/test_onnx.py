@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -286,3 +287,80 @@ def test_reference_model_matches_encode_on_real_sentences(tmp_path: Path) -> Non
     long_text = " ".join(["embedding"] * 600)
     long_got = run_export(model, tmp_path / "long", model.tokenize([long_text]))
     assert_matches(long_got, model.encode([long_text], max_length=None))
+
+
+# transformers.js is installed (not committed) with:
+#   cd benchmarks/.node && ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm install @huggingface/transformers
+# MODEL2VEC_NODE_MODULES may point at another node_modules folder.
+NODE_MODULES = Path(os.environ.get("MODEL2VEC_NODE_MODULES", REPO_ROOT / "benchmarks" / ".node" / "node_modules"))
+TRANSFORMERS_JS_SCRIPT = """
+import { createRequire } from "module";
+const [, , modulesDir, root, name, textsJson] = process.argv;
+const require = createRequire(modulesDir + "/");
+const { AutoModel, AutoTokenizer, Tensor, env } = await import(require.resolve("@huggingface/transformers"));
+env.allowRemoteModels = false;
+env.allowLocalModels = true;
+env.localModelPath = root + "/";
+const texts = JSON.parse(textsJson);
+const model = await AutoModel.from_pretrained(name, { dtype: "fp32" });
+const tokenizer = await AutoTokenizer.from_pretrained(name);
+const { input_ids } = await tokenizer(texts, { add_special_tokens: false, return_tensor: false });
+const offsets = [0];
+for (const ids of input_ids.slice(0, -1)) offsets.push(offsets.at(-1) + ids.length);
+const flat = input_ids.flat();
+const { embeddings } = await model({
+  input_ids: new Tensor("int64", BigInt64Array.from(flat.map(BigInt)), [flat.length]),
+  offsets: new Tensor("int64", BigInt64Array.from(offsets.map(BigInt)), [offsets.length]),
+});
+console.log(JSON.stringify({ ids: input_ids, embeddings: embeddings.tolist() }));
+"""
+
+
+def run_transformers_js(folder: Path, texts: list[str], tmp_path: Path) -> tuple[list[list[int]], np.ndarray]:
+    """Load an exported folder from disk with transformers.js in Node; return its ids and embeddings."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    if not (NODE_MODULES / "@huggingface" / "transformers").is_dir():
+        pytest.skip(f"@huggingface/transformers is not installed in {NODE_MODULES}")
+    script = tmp_path / "run.mjs"
+    script.write_text(TRANSFORMERS_JS_SCRIPT)
+    result = subprocess.run(
+        [node, str(script), str(NODE_MODULES), str(folder.parent), folder.name, json.dumps(texts)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    return answer["ids"], np.array(answer["embeddings"], dtype=np.float32).reshape(len(texts), -1)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["float16-weights-normalize", "vocab-quantised-int8"])
+def test_transformers_js_gives_encode_vectors_for_tiny_models(name: str, tmp_path: Path) -> None:
+    model = MODELS[name]()
+    export(model, tmp_path / "exported")
+    ids, got = run_transformers_js(tmp_path / "exported", TEXTS, tmp_path)
+    # transformers.js keeps unknown tokens; the graph drops them.
+    assert [[i for i in tokens if i != UNK] for tokens in ids] == model.tokenize(TEXTS)
+    assert_matches(got, model.encode(TEXTS))
+
+
+@pytest.mark.integration
+def test_transformers_js_gives_encode_vectors_for_reference_model(tmp_path: Path) -> None:
+    folder = REFERENCE_FORMAT / "m2v-minilm-l6-fp16"
+    if not folder.is_dir():
+        pytest.skip(f"reference model not found at {folder}")
+    model = StaticModel.from_pretrained(folder)
+    sentences = [
+        "The cat sat on the mat.",
+        "Stock markets fell sharply on Monday.",
+        "How do I bake sourdough bread?",
+        "Ünïcödé and 日本語 text, with punctuation!?",
+        "",
+    ]
+    export(model, tmp_path / "exported")
+    ids, got = run_transformers_js(tmp_path / "exported", sentences, tmp_path)
+    assert [[i for i in tokens if i != model.unk_token_id] for tokens in ids] == model.tokenize(sentences)
+    assert_matches(got, model.encode(sentences))
