@@ -364,3 +364,25 @@ def test_transformers_js_gives_encode_vectors_for_reference_model(tmp_path: Path
     ids, got = run_transformers_js(tmp_path / "exported", sentences, tmp_path)
     assert [[i for i in tokens if i != model.unk_token_id] for tokens in ids] == model.tokenize(sentences)
     assert_matches(got, model.encode(sentences))
+
+
+def test_missing_onnx_names_the_extra(tmp_path: Path) -> None:
+    blocker = tmp_path / "block_onnx"
+    blocker.mkdir()
+    (blocker / "onnx.py").write_text("raise ImportError('onnx is blocked in this test')\n")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(blocker), str(REPO_ROOT / "src"), str(REPO_ROOT)])
+    code = (
+        "import sys\n"
+        "import model2vec.onnx\n"  # importing the module (and registering the command) needs no onnx
+        "assert 'onnxruntime' not in sys.modules\n"
+        "from tests.conftest import make_model\n"
+        "try:\n"
+        f"    model2vec.onnx.export(make_model(), {str(tmp_path / 'out')!r})\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert 'pip install "model2vec[onnx]"' in result.stdout
+    assert not (tmp_path / "out").exists()

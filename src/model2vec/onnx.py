@@ -81,7 +81,6 @@ def build_graph(model: StaticModel, opset: int = DEFAULT_OPSET) -> Any:
 
     initializers = [
         numpy_helper.from_array(table, "table"),
-        numpy_helper.from_array(np.array([dim], dtype=np.int64), "dim"),
         numpy_helper.from_array(np.array([1], dtype=np.int64), "one_i"),
         numpy_helper.from_array(np.array([0], dtype=np.int64), "zero_i"),
         numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
