@@ -160,11 +160,10 @@ def test_working_table_follows_reassigned_arrays() -> None:
     np.testing.assert_allclose(model.encode(["the cat"]), before * 2, rtol=1e-3)
 
 
-def test_word_cache_survives_long_words_between_batches() -> None:
-    # Long words are dropped from the cache after each batch; their slots must never be handed out again
-    # while other words still point at them.
+def test_word_cache_survives_clears_between_batches() -> None:
+    # A small cache is emptied and refilled many times; slots must never point at stale ids.
     tokenizer = prepare_tokenizer(make_tokenizer())
-    cached = TextTokenizer(tokenizer, unk_token_id=None, max_word_length=4)
+    cached = TextTokenizer(tokenizer, unk_token_id=None, cache_size=7)
     plain = TextTokenizer(tokenizer, unk_token_id=None)
     plain.use_word_cache = False
     rng = np.random.default_rng(0)
@@ -189,3 +188,16 @@ def test_word_that_produces_the_separator_id_is_handled() -> None:
     expected = [tokenizer.encode(t, add_special_tokens=False).ids for t in texts]
     assert expected[0] == [2, 1, 2]
     assert cached(texts, None).as_lists() == expected
+
+
+def test_warm_ahead_thread_with_a_tiny_cache_gives_identical_results() -> None:
+    # The helper thread fills (and, with this tiny cache, keeps emptying) the cache while batches are
+    # pooled; results must equal a plain single-threaded run.
+    rng = np.random.default_rng(1)
+    vocab = [*WORDS[4:], "cats", "dogs,", "hello.world", "Big", "RED!"]
+    texts = [" ".join(rng.choice(vocab, size=int(rng.integers(0, 9)))) for _ in range(3000)]
+    model = make_model(normalize=True)
+    model._text_tokenizer.cache_size = 5
+    warm = model.encode(texts, batch_size=37, use_multiprocessing=True, multiprocessing_threshold=0)
+    plain = make_model(normalize=True).encode(texts, batch_size=37, use_multiprocessing=False)
+    np.testing.assert_array_equal(warm, plain)

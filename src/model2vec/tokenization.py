@@ -312,6 +312,14 @@ def splits_exactly_on_spaces(tokenizer: Tokenizer, spec: dict[str, Any] | None =
     return not any(" " in str(token.get("content", "")) for token in spec.get("added_tokens", []))
 
 
+def _cut_texts(texts: list[str], max_length: int | None) -> list[str]:
+    """Cut each text to `max_length * CHARS_PER_TOKEN_BOUND` characters (see that constant)."""
+    if max_length is None:
+        return texts
+    limit = max_length * CHARS_PER_TOKEN_BOUND
+    return [text[:limit] if len(text) > limit else text for text in texts]
+
+
 class TextTokenizer:
     """Turns batches of texts into `TokenBatch`es, caching the ids of words when that is exact.
 
@@ -322,9 +330,13 @@ class TextTokenizer:
 
     :param tokenizer: A tokenizer prepared by `prepare_tokenizer` (no padding, no truncation).
     :param unk_token_id: The unknown token's id (dropped from results), or None.
-    :param cache_size: Most words remembered; the cache is emptied when it grows past this (memory bound).
-    :param max_word_length: Longer parts are tokenised but not remembered.
+    :param cache_size: Most words remembered; the cache is emptied when it grows past this, or past
+        `64 * cache_size` characters of words or ids (memory bound).
     :param spec: The tokenizer's parsed JSON, if already at hand.
+
+    The cache is shared by threads: new words are tokenised outside the lock (the Rust tokenizer
+    releases the GIL, so `warm` can run in a background thread while another batch is pooled), and
+    everything read from the cache is read under the lock.
     """
 
     def __init__(
@@ -332,22 +344,19 @@ class TextTokenizer:
         tokenizer: Tokenizer,
         unk_token_id: int | None,
         cache_size: int = 50_000,
-        max_word_length: int = 64,
         spec: dict[str, Any] | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.unk_token_id = unk_token_id
         self.cache_size = cache_size
-        self.max_word_length = max_word_length
         spec = spec if spec is not None else json.loads(tokenizer.to_str())
         self.use_word_cache = splits_exactly_on_spaces(tokenizer, spec)
         self.separator = find_separator(tokenizer, spec) if self.use_word_cache else None
-        # The cache: word -> index; the ids of word i are pool[starts[i] : starts[i] + lengths[i]].
+        # The cache: word -> slot; the ids of slot i are pool[starts[i] : starts[i] + lengths[i]].
         self._index: dict[str, int] = {}
         self._pool = np.zeros(1 << 16, dtype=np.int32)
         self._pool_used = 0
-        # Slots handed out so far; not len(_index), because long words are removed after each batch.
-        self._slots_used = 0
+        self._key_chars = 0
         self._starts = np.zeros(1 << 12, dtype=np.int64)
         self._lengths = np.zeros(1 << 12, dtype=np.int64)
         self._lock = threading.Lock()
@@ -355,26 +364,67 @@ class TextTokenizer:
     def _clear(self) -> None:
         self._index.clear()
         self._pool_used = 0
-        self._slots_used = 0
+        self._key_chars = 0
 
-    def _add_words(self, words: list[str]) -> None:
-        """Tokenise `words` (not yet cached) and append their ids to the cache."""
-        words, flat, lengths = _encode_words(self.tokenizer, words, self.separator)
+    def _insert(self, words: list[str], flat: np.ndarray, lengths: np.ndarray) -> None:
+        """Append tokenised words to the cache (call with the lock held); words present already are skipped."""
+        keep = np.fromiter((word not in self._index for word in words), dtype=bool, count=len(words))
+        if not keep.all():
+            flat = flat[np.repeat(keep, lengths)]
+            lengths = lengths[keep]
+            words = [word for word, kept in zip(words, keep.tolist(), strict=True) if kept]
         total = int(lengths.sum())
-        first = self._slots_used
-        needed_words = first + len(words)
-        if needed_words > len(self._starts):
-            size = max(needed_words, 2 * len(self._starts))
+        chars = sum(map(len, words))
+        first = len(self._index)
+        needed = first + len(words)
+        if needed > len(self._starts):
+            size = max(needed, 2 * len(self._starts))
             self._starts = np.resize(self._starts, size)
             self._lengths = np.resize(self._lengths, size)
         if self._pool_used + total > len(self._pool):
             self._pool = np.resize(self._pool, max(self._pool_used + total, 2 * len(self._pool)))
         self._pool[self._pool_used : self._pool_used + total] = flat
-        self._starts[first:needed_words] = self._pool_used + np.cumsum(lengths) - lengths
-        self._lengths[first:needed_words] = lengths
+        self._starts[first:needed] = self._pool_used + np.cumsum(lengths) - lengths
+        self._lengths[first:needed] = lengths
         self._pool_used += total
-        self._slots_used = needed_words
-        self._index.update(zip(words, range(first, needed_words), strict=True))
+        self._key_chars += chars
+        self._index.update(zip(words, range(first, needed), strict=True))
+
+    def _ensure(self, unique: set[str]) -> None:
+        """Tokenise and cache the words of `unique` that are not cached yet (Rust runs without the lock)."""
+        with self._lock:
+            missing = list(unique.difference(self._index))
+            limit = 64 * self.cache_size
+            if missing and (
+                len(self._index) + len(missing) > self.cache_size or self._pool_used > limit or self._key_chars > limit
+            ):
+                # Full: start again with exactly this batch's words, so all of them fit at once.
+                self._clear()
+                missing = list(unique)
+        if missing:
+            ordered, flat, lengths = _encode_words(self.tokenizer, missing, self.separator)
+            with self._lock:
+                self._insert(ordered, flat, lengths)
+
+    def _split(self, texts: list[str], max_length: int | None) -> tuple[list[list[str]], list[int]]:
+        """Space-separated words of each text, at most `max_length` of them; also which texts were cut."""
+        if max_length is None:
+            return [text.split(" ") for text in texts], []
+        parts = [text.split(" ", max_length) for text in texts]
+        cut = [i for i, words in enumerate(parts) if len(words) > max_length]
+        for i in cut:
+            parts[i].pop()  # the unsplit remainder of the text
+        return parts, cut
+
+    def warm(self, texts: Sequence[str], max_length: int | None) -> None:
+        """Tokenise and cache the new words of `texts` ahead of encoding them (results are unaffected).
+
+        :param texts: The texts (already validated as `str`).
+        :param max_length: As for `__call__`.
+        """
+        if self.use_word_cache:
+            parts, _ = self._split(_cut_texts(list(texts), max_length), max_length)
+            self._ensure(set(chain.from_iterable(parts)))
 
     def _word_ids(self, texts: list[str], max_length: int | None) -> tuple[np.ndarray, np.ndarray]:
         """Flat ids and per-text lengths through the word cache.
@@ -383,50 +433,38 @@ class TextTokenizer:
         usually give at least `max_length` tokens; the rare text whose first words give fewer (empty
         words from double spaces, words that normalise to nothing) is redone with all its words.
         """
-        if max_length is None:
-            parts = [text.split(" ") for text in texts]
-            cut: list[int] = []
-        else:
-            parts = [text.split(" ", max_length) for text in texts]
-            cut = [i for i, words in enumerate(parts) if len(words) > max_length]
-            for i in cut:
-                parts[i].pop()  # the unsplit remainder of the text
+        parts, cut = self._split(texts, max_length)
         while True:
-            starts, lengths, text_lengths, pool = self._lookup(parts)
+            flat, text_lengths = self._lookup(parts)
             redo = [i for i in cut if text_lengths[i] < max_length] if max_length is not None else []
             if not redo:
-                break
+                return flat, text_lengths
             for i in redo:
                 parts[i] = texts[i].split(" ")
             cut = []
-        total = int(lengths.sum())
-        positions = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
-        return pool[positions].astype(np.int64), text_lengths
 
-    def _lookup(self, parts: list[list[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Pool start and length of every word, token count of every text, and the pool itself."""
+    def _lookup(self, parts: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """All ids of the texts' words, concatenated, and the number of ids of each text."""
         words = list(chain.from_iterable(parts))
+        unique = set(words)
         words_per_text = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
-        with self._lock:
-            index = self._index
-            missing = list(set(words).difference(index))
-            if missing:
-                if self._slots_used + len(missing) > self.cache_size or self._pool_used > 64 * self.cache_size:
-                    self._clear()
-                    missing = list(set(words))
-                self._add_words(missing)
-            word_index = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=len(words))
-            # Very long words (e.g. a 10 kB string without spaces) were needed for this batch only.
-            for word in missing:
-                if len(word) > self.max_word_length:
-                    del index[word]
-            starts = self._starts[word_index]
-            lengths = self._lengths[word_index]
-            pool = self._pool
+        while True:
+            self._ensure(unique)
+            with self._lock:
+                if unique.difference(self._index):
+                    continue  # another thread emptied the cache meanwhile; tokenise again
+                word_index = np.fromiter(map(self._index.__getitem__, words), dtype=np.int64, count=len(words))
+                starts = self._starts[word_index]
+                lengths = self._lengths[word_index]
+                total = int(lengths.sum())
+                positions = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
+                # Gathered under the lock: another thread may empty and refill the pool afterwards.
+                flat = self._pool[positions].astype(np.int64)
+            break
         # Every text has at least one part (split always returns one), so reduceat's offsets ascend.
         word_offsets = np.cumsum(words_per_text) - words_per_text
         text_lengths = np.add.reduceat(lengths, word_offsets) if len(parts) else np.zeros(0, dtype=np.int64)
-        return starts, lengths, text_lengths, pool
+        return flat, text_lengths
 
     def __call__(self, texts: Sequence[str], max_length: int | None, drop_unknown: bool = True) -> TokenBatch:
         """Tokenise texts into flat ids and offsets.
@@ -441,10 +479,7 @@ class TextTokenizer:
         :raises ValueError: If `max_length` is not a positive integer or None.
         """
         check_max_length(max_length)
-        texts = list(texts)
-        if max_length is not None:
-            limit = max_length * CHARS_PER_TOKEN_BOUND
-            texts = [text[:limit] if len(text) > limit else text for text in texts]
+        texts = _cut_texts(list(texts), max_length)
         if self.use_word_cache:
             flat, lengths = self._word_ids(texts, max_length)
         else:
