@@ -57,9 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     # The subpackages register their own commands; registering imports nothing heavy.
     from model2vec.distill.cli import register as register_distill
     from model2vec.evaluation.cli import register as register_evaluate
+    from model2vec.onnx import register as register_onnx
 
     register_distill(commands)
     register_evaluate(commands)
+    register_onnx(commands)
     return parser
 
 
