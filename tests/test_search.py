@@ -202,6 +202,23 @@ def test_save_load_round_trip(tmp_path: Path, dtype: str) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name != "index"]  # no temp folders left
 
 
+def test_save_load_empty_index(tmp_path: Path) -> None:
+    SearchIndex().save(tmp_path / "empty")
+    loaded = SearchIndex.load(tmp_path / "empty")
+    assert len(loaded) == 0 and loaded.dim is None
+    loaded.add(np.eye(3))
+    assert loaded.search(np.array([0, 1.0, 0]), 1)[0] == [1]
+    with pytest.raises(ValueError, match="does not match"):
+        SearchIndex.load(_saved_3d(tmp_path), model=make_model(dim=8))
+
+
+def _saved_3d(tmp_path: Path) -> Path:
+    index = SearchIndex()
+    index.add(np.eye(3))
+    index.save(tmp_path / "three")
+    return tmp_path / "three"
+
+
 def test_load_rejects_inconsistent_files(tmp_path: Path) -> None:
     index = SearchIndex()
     index.add(np.eye(3))

@@ -425,6 +425,7 @@ class SearchIndex:
         :param model: Model for text queries; its dimension must match.
         :raises FileNotFoundError: If a file is missing.
         :raises ModelFormatError: If the files are corrupt or disagree with each other.
+        :raises ValueError: If `model`'s dimension differs from the index's.
         """
         folder = Path(path)
         settings = read_json(folder / INDEX_JSON)
@@ -450,7 +451,7 @@ class SearchIndex:
             None in ids
             or len(set(ids)) != n
             or len(texts) != n
-            or vectors.shape != (n, index.dim)
+            or vectors.shape != (n, index.dim if index.dim is not None else 0)
             or vectors.dtype != np.dtype(index.dtype)
             or (index.dtype == "int8") != (scales is not None)
             or (scales is not None and scales.shape != (n,))
