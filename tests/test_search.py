@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from model2vec import search
 from model2vec.format import ModelFormatError
 from model2vec.search import SearchIndex
-from tests.conftest import make_model
+
+from .conftest import make_model
 
 
 def brute_force(
@@ -265,3 +266,22 @@ def test_blocked_equals_brute_force(n: int, m: int, k: int, budget: int, seed: i
         # Tied scores are computed identically block by block, so the tie order must be identical too.
         assert ids == one_block_ids
         np.testing.assert_allclose(scores, one_block_scores, atol=1e-6)
+
+
+def test_registered_backend_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+
+    class Recording(search.ExactBackend):
+        def search(
+            self, queries: np.ndarray, vectors: np.ndarray, scales: np.ndarray | None, k: int, version: int
+        ) -> tuple[np.ndarray, np.ndarray]:
+            calls.append(version)
+            return super().search(queries, vectors, scales, k, version)
+
+    monkeypatch.setitem(search.BACKENDS, "recording", Recording)
+    index = SearchIndex(backend="recording")
+    index.add(np.eye(3))
+    index.search(np.ones(3), 1)
+    index.remove([0])
+    index.search(np.ones(3), 1)
+    assert calls == [1, 2]  # the version changes on every add/remove, so a graph index knows to update

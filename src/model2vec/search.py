@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -169,7 +169,8 @@ class ExactBackend:
         return exact_search(queries, vectors, scales, k, self.memory_budget)
 
 
-BACKENDS: dict[str, type[ExactBackend]] = {"exact": ExactBackend}
+# Backend name -> factory taking the index's memory budget. An approximate backend registers here.
+BACKENDS: dict[str, Callable[[int], SearchBackend]] = {"exact": ExactBackend}
 
 
 class SearchIndex:
@@ -210,7 +211,7 @@ class SearchIndex:
         self.dtype = dtype
         self.memory_budget = memory_budget
         self.backend = backend
-        self._backend = BACKENDS[backend](memory_budget)
+        self._backend: SearchBackend = BACKENDS[backend](memory_budget)
         storage = np.dtype(dtype)
         self._vectors = np.zeros((0, dim or 0), dtype=storage)
         self._scales: np.ndarray | None = np.zeros(0, dtype=np.float32) if dtype == "int8" else None
