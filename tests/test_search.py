@@ -56,6 +56,19 @@ def test_exact_matches_brute_force(budget: int) -> None:
     assert scores.dtype == np.float32
 
 
+def test_many_queries_are_grouped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(search, "MIN_BLOCK", 50)
+    rng = np.random.default_rng(6)
+    vectors = rng.normal(size=(200, 8)).astype(np.float32)
+    queries = rng.normal(size=(37, 8)).astype(np.float32)
+    index = SearchIndex(memory_budget=4 * 50 * 5)  # groups of 5 queries, blocks of 50 rows
+    index.add(vectors)
+    ids, scores = index.search(queries, 4)
+    ref_rows, ref_scores = brute_force(queries, vectors, 4)
+    assert ids == ref_rows.tolist() and scores.shape == (37, 4)
+    np.testing.assert_allclose(scores, ref_scores, atol=1e-5)
+
+
 @pytest.mark.parametrize("budget", [1, 200, 10**9])
 def test_ties_broken_by_insertion_order(budget: int) -> None:
     # One-hot vectors give exact scores, so many rows tie exactly and straddle every block boundary.
@@ -270,3 +283,22 @@ def test_blocked_equals_brute_force(n: int, m: int, k: int, budget: int, seed: i
         for a, b, score_a, score_b in zip(row_ids, row_ids[1:], row_scores, row_scores[1:], strict=False):
             if score_a == score_b:
                 assert a < b
+
+
+def test_registered_backend_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+
+    class Recording(search.ExactBackend):
+        def search(
+            self, queries: np.ndarray, vectors: np.ndarray, scales: np.ndarray | None, k: int, version: int
+        ) -> tuple[np.ndarray, np.ndarray]:
+            calls.append(version)
+            return super().search(queries, vectors, scales, k, version)
+
+    monkeypatch.setitem(search.BACKENDS, "recording", Recording)
+    index = SearchIndex(backend="recording")
+    index.add(np.eye(3))
+    index.search(np.ones(3), 1)
+    index.remove([0])
+    index.search(np.ones(3), 1)
+    assert calls == [1, 2]  # the version changes on every add/remove, so a graph index knows to update

@@ -42,6 +42,7 @@ INDEX_JSON = "index.json"
 FORMAT_VERSION = 1
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
 CONVERT_BYTES = 2**20
+MIN_BLOCK = 4096
 
 
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:
@@ -112,6 +113,12 @@ def exact_search(
     """
     m, dim = queries.shape
     n = len(vectors)
+    # Many queries at once would shrink blocks to a few rows (and make the per-block merge dominate),
+    # so queries are taken in groups small enough that a block keeps at least MIN_BLOCK rows.
+    group = max(1, memory_budget // (4 * min(n, max(k, MIN_BLOCK))))
+    if m > group:
+        parts = [exact_search(queries[i : i + group], vectors, scales, k, memory_budget) for i in range(0, m, group)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     block = min(n, max(k, memory_budget // (4 * m), 1))
     # One score buffer for all blocks: a fresh large array per block costs page faults on every block.
     scores_buffer = np.empty((m, block), dtype=np.float32)
