@@ -321,30 +321,14 @@ class StaticModel:
         batches: Iterable[list[str]],
         work: Callable[[list[str]], _T],
         parallel: bool,
-        warm: Callable[[list[str]], None] | None = None,
     ) -> Iterator[tuple[int, _T]]:
         """Apply `work` to each batch and yield (batch length, result) in order.
-
-        With `warm`, one background thread prepares the next batch (tokenising its new words, which
-        releases the GIL) while the current one is pooled; at most one batch is ahead.
 
         In parallel mode a bounded number of batches is in flight in a thread pool: tokenising and the
         numpy gathers release the GIL, so threads scale without pickling the model or touching
         process-wide settings such as `TOKENIZERS_PARALLELISM`, and memory stays bounded for streams.
         """
         workers = os.cpu_count() or 1
-        if warm is not None and workers > 1:
-            with ThreadPoolExecutor(max_workers=1) as helper:
-                iterator = iter(batches)
-                current = next(iterator, None)
-                while current is not None:
-                    following = next(iterator, None)
-                    ahead = helper.submit(warm, following) if following is not None else None
-                    yield len(current), work(current)
-                    if ahead is not None:
-                        ahead.result()
-                    current = following
-            return
         if not parallel or workers < 2:
             for batch in batches:
                 yield len(batch), work(batch)
@@ -368,28 +352,22 @@ class StaticModel:
         show_progress_bar: bool,
         use_multiprocessing: bool,
         multiprocessing_threshold: int,
-        max_length: int | None = DEFAULT_MAX_LENGTH,
     ) -> Iterator[tuple[int, _T]]:
         """Validate, batch and process an input of any length; yields (batch length, result)."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
         total = len(sentences) if isinstance(sentences, Sized) else None
-        # Threads pay only where the work releases the GIL. Without the word cache, whole batches run in a
-        # thread pool (the Rust tokenizer releases it). With it, most of the work holds the GIL and a pool
-        # measured slower (benchmarks/encode.py), so one helper thread only tokenises the next batch's
-        # new words while this one is pooled. An input of unknown length counts as large.
-        large = use_multiprocessing and (total is None or total > multiprocessing_threshold)
-        cached = self._text_tokenizer.use_word_cache
-
-        def warm(batch: list[str]) -> None:
-            self._text_tokenizer.warm(batch, max_length)
-
-        results = self._results(
-            _batches(sentences, batch_size),
-            work,
-            parallel=large and not cached,
-            warm=warm if large and cached else None,
+        # Threads pay only where the work releases the GIL: without the word cache the Rust tokenizer does
+        # most of the work, so batches run in a thread pool. With the cache most of the work holds the
+        # GIL; both a pool and a helper thread that pre-tokenised the next batch measured no faster
+        # (benchmarks/encode.py) and cost memory, so that path stays single-threaded. An input of unknown
+        # length counts as large.
+        parallel = (
+            use_multiprocessing
+            and not self._text_tokenizer.use_word_cache
+            and (total is None or total > multiprocessing_threshold)
         )
+        results = self._results(_batches(sentences, batch_size), work, parallel)
         if not show_progress_bar:
             # tqdm is only imported when asked for: importing it costs a noticeable part of a small encode.
             yield from results
@@ -462,7 +440,6 @@ class StaticModel:
             show_progress_bar,
             use_multiprocessing,
             multiprocessing_threshold,
-            max_length,
         ):
             out[row : row + size] = result
             row += size
@@ -501,7 +478,6 @@ class StaticModel:
             show_progress_bar,
             use_multiprocessing,
             0,
-            max_length,
         ):
             yield result
 
@@ -550,7 +526,7 @@ class StaticModel:
 
         sequences: list[np.ndarray] = []
         for _, result in self._run(
-            texts, work, batch_size, show_progress_bar, use_multiprocessing, multiprocessing_threshold, max_length
+            texts, work, batch_size, show_progress_bar, use_multiprocessing, multiprocessing_threshold
         ):
             sequences.extend(result)
         return sequences[0] if single else sequences

@@ -334,9 +334,8 @@ class TextTokenizer:
         `64 * cache_size` characters of words or ids (memory bound).
     :param spec: The tokenizer's parsed JSON, if already at hand.
 
-    The cache is shared by threads: new words are tokenised outside the lock (the Rust tokenizer
-    releases the GIL, so `warm` can run in a background thread while another batch is pooled), and
-    everything read from the cache is read under the lock.
+    The cache is safe to share between threads: new words are tokenised outside the lock (the Rust
+    tokenizer releases the GIL) and everything read from the cache is read under the lock.
     """
 
     def __init__(
@@ -415,16 +414,6 @@ class TextTokenizer:
         for i in cut:
             parts[i].pop()  # the unsplit remainder of the text
         return parts, cut
-
-    def warm(self, texts: Sequence[str], max_length: int | None) -> None:
-        """Tokenise and cache the new words of `texts` ahead of encoding them (results are unaffected).
-
-        :param texts: The texts (already validated as `str`).
-        :param max_length: As for `__call__`.
-        """
-        if self.use_word_cache:
-            parts, _ = self._split(_cut_texts(list(texts), max_length), max_length)
-            self._ensure(set(chain.from_iterable(parts)))
 
     def _word_ids(self, texts: list[str], max_length: int | None) -> tuple[np.ndarray, np.ndarray]:
         """Flat ids and per-text lengths through the word cache.
