@@ -67,21 +67,11 @@ def prepare_tokenizer(tokenizer: Tokenizer) -> Tokenizer:
     return copy
 
 
-def padding_and_truncation(tokenizer: Tokenizer) -> dict[str, object]:
-    """Return the `padding` and `truncation` entries of a tokenizer's JSON form.
-
-    :param tokenizer: The tokenizer.
-    :return: A dict with keys "padding" and "truncation" (None when disabled).
-    """
-    spec = json.loads(tokenizer.to_str())
-    return {"padding": spec.get("padding"), "truncation": spec.get("truncation")}
-
-
 def tokenizer_json(tokenizer: Tokenizer, settings: dict[str, object]) -> str:
     """Serialise a tokenizer with the given original `padding`/`truncation` settings restored.
 
     :param tokenizer: The tokenizer (typically prepared by `prepare_tokenizer`).
-    :param settings: The settings returned by `padding_and_truncation` for the original tokenizer.
+    :param settings: The original tokenizer's `padding` and `truncation` JSON entries.
     :return: The `tokenizer.json` text.
     """
     spec = json.loads(tokenizer.to_str())
@@ -508,6 +498,7 @@ def tokenize_batch(
     :return: The batch.
     :raises ValueError: If `max_length` is not a positive integer or None.
     """
-    plain = TextTokenizer(tokenizer, unk_token_id)
+    # An empty spec: the word cache is off here, so the tokenizer's JSON need not be parsed per call.
+    plain = TextTokenizer(tokenizer, unk_token_id, spec={})
     plain.use_word_cache = False
     return plain(texts, max_length, drop_unknown)
