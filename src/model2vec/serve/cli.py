@@ -1,0 +1,111 @@
+"""The `model2vec serve` command: load a model (and an index), run the HTTP app with uvicorn.
+
+Registering the command imports nothing heavy; FastAPI and uvicorn are imported when it runs, with an
+ImportError that names the extra to install when they are missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from model2vec.serve.limits import ServeLimits
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+# (flag, ServeLimits field, help): one option per limit, defaults read from ServeLimits.
+LIMIT_FLAGS = (
+    ("--max-batch", "max_inputs", "Most texts per request"),
+    ("--max-chars", "max_chars", "Most characters per text"),
+    ("--max-body-bytes", "max_body_bytes", "Largest request body in bytes"),
+    ("--max-length", "max_length", "Tokens pooled per text; longer texts are truncated"),
+    ("--max-concurrency", "max_concurrency", "Encode/search calls running at once in worker threads"),
+)
+
+
+def _import_server() -> Any:
+    """Import uvicorn (and, through the app, FastAPI), or raise an ImportError naming the extra."""
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn
+    except ImportError as error:
+        raise ImportError('Serving needs FastAPI and uvicorn: pip install "model2vec[serve]"') from error
+    return uvicorn
+
+
+def default_model_name(model: str) -> str:
+    """Name a served model after its argument: a folder's name, or the hub id as given.
+
+    :param model: The MODEL argument (a folder or a hub id).
+    :return: The name responses report and requests must use.
+    """
+    path = Path(model)
+    return path.resolve().name if path.is_dir() else model
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _serve_command(args: argparse.Namespace) -> int:
+    uvicorn = _import_server()
+    from model2vec import StaticModel
+    from model2vec.serve.app import create_app
+
+    limits = ServeLimits(**{field: getattr(args, field) for _, field, _ in LIMIT_FLAGS})
+    model = StaticModel.from_pretrained(args.model)
+    index = None
+    if args.index is not None:
+        from model2vec.search import SearchIndex
+
+        index = SearchIndex.load(args.index, model=model)
+    name = args.served_model_name or default_model_name(args.model)
+    app = create_app(model, model_name=name, index=index, limits=limits)
+    indexed = "no index" if index is None else f"index {args.index} ({len(index)} items)"
+    print(f"Serving {name} ({model.dim} dims, {indexed}) on http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+    return 0
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the `serve` subcommand to the `model2vec` command's subparsers.
+
+    `model2vec serve MODEL [--host H] [--port P] [--index DIR] [--max-batch N] ...` loads MODEL (a folder
+    or hub id) and, with `--index`, a saved `SearchIndex`, then serves them until interrupted. A missing
+    model or index, or an index of another dimension, fails before the server starts.
+
+    :param subparsers: The object returned by `ArgumentParser.add_subparsers`.
+    :return: The subcommand's parser (its handler is set as `func`).
+    """
+    defaults = ServeLimits()
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "serve",
+        help="Serve a model over HTTP: OpenAI-compatible /v1/embeddings, /search, /health.",
+        description="Serve a static model over HTTP (FastAPI + uvicorn). See docs/serve.md.",
+    )
+    parser.add_argument("model", help="Model folder or hub id.")
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"Interface to bind (default {DEFAULT_HOST}).")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"Port to bind (default {DEFAULT_PORT}).")
+    parser.add_argument("--index", help="Folder of a saved SearchIndex to serve at POST /search.")
+    parser.add_argument(
+        "--served-model-name", help="Name in responses and accepted in requests (default: the folder name or hub id)."
+    )
+    for flag, field, text in LIMIT_FLAGS:
+        parser.add_argument(
+            flag, dest=field, type=_positive, default=getattr(defaults, field), help=f"{text} (default %(default)s)."
+        )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn log level.",
+    )
+    parser.add_argument(
+        "--access-log", action="store_true", help="Log every request (off by default: it costs throughput)."
+    )
+    parser.set_defaults(func=_serve_command)
+    return parser
