@@ -22,7 +22,7 @@ uvicorn = pytest.importorskip("uvicorn")
 
 from model2vec import StaticModel  # noqa: E402
 from model2vec.search import SearchIndex  # noqa: E402
-from model2vec.serve.app import create_app, truncate_dimensions  # noqa: E402
+from model2vec.serve.app import create_app, float32_lists, truncate_dimensions  # noqa: E402
 from model2vec.serve.limits import ServeLimits  # noqa: E402
 
 from .conftest import make_model  # noqa: E402
@@ -139,6 +139,17 @@ def test_dimensions_truncate_then_normalise(client: httpx.Client, served_model: 
     kept = full[:2, :dimensions]
     np.testing.assert_allclose(vectors[:2], kept / np.linalg.norm(kept, axis=1, keepdims=True), rtol=1e-6)
     np.testing.assert_array_equal(vectors[2], 0)  # no known token: stays zero, never NaN
+
+
+def test_float32_lists_round_trip_exactly() -> None:
+    rng = np.random.default_rng(0)
+    tiny = np.finfo(np.float32).tiny
+    edge = [0.0, -0.0, 1.0, -1.0, 0.1, 1 / 3, tiny, tiny / 8, -tiny / 1024, np.finfo(np.float32).max, 1e-30, 123456.79]
+    vectors = np.concatenate([rng.normal(size=(50, 16)), np.array(edge + [0.5] * 4).reshape(1, 16)]).astype(np.float32)
+    vectors[:10] *= 10.0 ** rng.integers(-20, 20, size=(10, 16))
+    values = float32_lists(vectors)
+    np.testing.assert_array_equal(np.array(values, dtype=np.float32), vectors)
+    assert all(float(f"{x:.9g}") == x for x in values[20])  # short decimals, not 17-digit float64 ones
 
 
 def test_truncate_dimensions_keeps_zero_rows() -> None:

@@ -168,6 +168,29 @@ def truncate_dimensions(vectors: np.ndarray, dimensions: int) -> np.ndarray:
     return out
 
 
+def float32_lists(vectors: np.ndarray) -> list[list[float]]:
+    """Rows of float32 `vectors` as lists of Python floats with at most 9 significant digits.
+
+    Nine significant digits identify every float32 exactly, and such numbers print several times
+    faster (and shorter) than the 17-digit float64 they widen to, which dominated a response's cost.
+    Each returned float converts back to exactly the original float32.
+
+    :param vectors: A 2-D float32 array (finite).
+    :return: One list per row.
+    """
+    wide = vectors.astype(np.float64)
+    magnitude = np.abs(wide)
+    nonzero = magnitude > 0
+    exponent = np.floor(np.log10(magnitude, out=np.zeros_like(wide), where=nonzero))
+    scale = 10.0 ** (8 - exponent)
+    rounded = np.where(nonzero, np.round(wide * scale) / scale, 0.0)
+    # Values where the decimal scale is inexact (subnormals) keep their full float64 form.
+    inexact = rounded.astype(np.float32) != vectors
+    rounded[inexact] = wide[inexact]
+    values: list[list[float]] = rounded.tolist()
+    return values
+
+
 def encode_base64(vector: np.ndarray) -> str:
     """Return a vector's little-endian float32 bytes, base64-encoded (what OpenAI clients decode)."""
     return base64.b64encode(np.ascontiguousarray(vector, dtype="<f4").tobytes()).decode("ascii")
@@ -308,7 +331,7 @@ def create_app(
         if request.encoding_format == "base64":
             values: list[Any] = [encode_base64(row) for row in vectors]
         else:
-            values = vectors.tolist()
+            values = float32_lists(vectors)
         data = [{"object": "embedding", "index": i, "embedding": value} for i, value in enumerate(values)]
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
         # Built directly: validating thousands of floats through the response model would dominate a request.
