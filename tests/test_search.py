@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -302,3 +303,140 @@ def test_registered_backend_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     index.remove([0])
     index.search(np.ones(3), 1)
     assert calls == [1, 2]  # the version changes on every add/remove, so a graph index knows to update
+
+
+# --- Approximate backend (usearch HNSW) ---------------------------------------------------------------------
+
+needs_usearch = pytest.mark.skipif(importlib.util.find_spec("usearch") is None, reason="usearch is not installed")
+
+ONE_THREAD = {"threads": 1}  # single-threaded inserts build the same graph every run
+
+
+def clustered(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:
+    """Vectors around 20 random centres: structure like real embeddings, so a graph index finds neighbours."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(20, dim))
+    return (centres[rng.integers(0, 20, n)] + 0.5 * rng.normal(size=(n, dim))).astype(np.float32)
+
+
+def overlap(a: list[list[object]], b: list[list[object]]) -> float:
+    """Mean fraction of each list in `a` found in the matching list of `b`."""
+    return float(np.mean([len(set(x) & set(y)) / len(x) for x, y in zip(a, b, strict=True)]))
+
+
+@needs_usearch
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int8"])
+def test_usearch_recall_against_exact(dtype: str) -> None:
+    vectors = clustered(3000)
+    queries = clustered(40, seed=1)
+    exact = SearchIndex(dtype=dtype)
+    exact.add(vectors)
+    approx = SearchIndex(dtype=dtype, backend="usearch", backend_options=ONE_THREAD)
+    approx.add(vectors)
+    ref_ids, _ = exact.search(queries, 10)
+    ids, scores = approx.search(queries, 10)
+    assert overlap(ref_ids, ids) >= 0.95
+    # Scores are recomputed from the stored rows: each equals the exact score of the returned item.
+    _, all_scores = exact.search(queries, len(exact))
+    all_ids, _ = exact.search(queries, len(exact))
+    for q in range(len(queries)):
+        lookup = dict(zip(all_ids[q], all_scores[q].tolist(), strict=True))
+        np.testing.assert_allclose(scores[q], [lookup[i] for i in ids[q]], atol=1e-5)
+        assert list(scores[q]) == sorted(scores[q], reverse=True)
+
+
+@needs_usearch
+def test_usearch_int8_graph_with_oversampling_keeps_recall() -> None:
+    vectors = clustered(3000)
+    queries = clustered(40, seed=1)
+    exact = SearchIndex()
+    exact.add(vectors)
+    approx = SearchIndex(backend="usearch", backend_options={"graph_dtype": "int8", "oversample": 3, "threads": 1})
+    approx.add(vectors)
+    assert overlap(exact.search(queries, 10)[0], approx.search(queries, 10)[0]) >= 0.95
+
+
+@needs_usearch
+def test_usearch_add_remove_keeps_ids_straight() -> None:
+    vectors = clustered(500)
+    index = SearchIndex(backend="usearch", backend_options=ONE_THREAD)
+    index.add(vectors[:300], ids=[f"a{i}" for i in range(300)])
+    index.remove([f"a{i}" for i in range(0, 300, 3)])
+    index.add(vectors[300:], ids=list(range(200)))
+    index.remove([0, 5, "a1"])
+    assert len(index) == 300 - 100 - 1 + 200 - 2
+    for i in [2, 4, 299]:
+        found, scores = index.search(vectors[i], 1)
+        assert found == [f"a{i}"]
+        assert scores[0] == pytest.approx(1.0, abs=1e-5)
+    found, _ = index.search(vectors[310], 1)
+    assert found == [10]
+    removed = {f"a{i}" for i in range(0, 300, 3)} | {0, 5, "a1"}
+    ids, _ = index.search(vectors, 10)
+    assert not removed & {item for row in ids for item in row}
+
+
+@needs_usearch
+def test_usearch_small_index_falls_back_to_exact() -> None:
+    index = SearchIndex(backend="usearch", backend_options=ONE_THREAD)
+    index.add(np.eye(4))
+    ids, scores = index.search(np.array([1.0, 1.0, 0.0, 0.0]), 10)
+    assert ids == [0, 1, 2, 3]  # k is capped at the index size; ties in insertion order
+    np.testing.assert_allclose(scores, [2**-0.5, 2**-0.5, 0.0, 0.0], atol=1e-6)
+
+
+@needs_usearch
+def test_usearch_text_queries_and_save_load(tmp_path: Path) -> None:
+    model = make_model(dim=16)
+    texts = ["hello world", "the cat sat on the mat", "a big red dog", "dogs", "the mat"]
+    index = SearchIndex.from_model(model, texts, backend="usearch", backend_options={"expansion_search": 32})
+    index.add(clustered(200, dim=16), ids=[f"v{i}" for i in range(200)])
+    index.remove([1])
+    ids, scores = index.search(["a big red dog", "hello"], 3)
+    index.save(tmp_path / "idx")
+    assert (tmp_path / "idx" / search.USEARCH_FILE).is_file()
+    loaded = SearchIndex.load(tmp_path / "idx", model=model, backend_options={"expansion_search": 64})
+    assert loaded.backend == "usearch"
+    assert loaded.backend_options == {"expansion_search": 64}
+    again, again_scores = loaded.search(["a big red dog", "hello"], 3)
+    assert again == ids
+    np.testing.assert_array_equal(again_scores, scores)
+    loaded.add(["the cat"])  # keys continue after the loaded graph's
+    assert loaded.search("the cat", 1)[0] == [loaded.ids[-1]]
+
+
+@needs_usearch
+def test_usearch_load_errors(tmp_path: Path) -> None:
+    index = SearchIndex(backend="usearch")
+    index.add(clustered(50))
+    index.save(tmp_path / "idx")
+    (tmp_path / "idx" / search.USEARCH_FILE).write_bytes(b"not a graph")
+    with pytest.raises((ModelFormatError, FileNotFoundError)):
+        SearchIndex.load(tmp_path / "idx")
+    (tmp_path / "idx" / search.USEARCH_FILE).unlink()
+    with pytest.raises(FileNotFoundError, match=r"index\.usearch"):
+        SearchIndex.load(tmp_path / "idx")
+    empty = SearchIndex(dim=8, backend="usearch")
+    empty.save(tmp_path / "empty")
+    assert len(SearchIndex.load(tmp_path / "empty")) == 0
+
+
+@needs_usearch
+@pytest.mark.parametrize(
+    "options",
+    [{"ef": 3}, {"connectivity": 0}, {"expansion_search": 1.5}, {"threads": -1}, {"graph_dtype": "int4"}],
+)
+def test_usearch_bad_options(options: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="usearch option"):
+        SearchIndex(backend="usearch", backend_options=options)
+
+
+def test_exact_backend_rejects_options() -> None:
+    with pytest.raises(ValueError, match="exact backend takes no backend_options"):
+        SearchIndex(backend_options={"connectivity": 8})
+
+
+def test_usearch_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "usearch.index", None)
+    with pytest.raises(ImportError, match=r'pip install "model2vec\[ann\]"'):
+        SearchIndex(backend="usearch")
