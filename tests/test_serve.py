@@ -194,6 +194,36 @@ def test_invalid_json_and_oversized_bodies(client: httpx.Client) -> None:
     assert_error(client.post("/v1/embeddings", content=chunks(), headers=headers), 413, "request_too_large")
 
 
+def test_lone_surrogates_are_encoded_not_rejected(client: httpx.Client, served_model: StaticModel) -> None:
+    # JSON may carry a lone surrogate escape; the model turns it into U+FFFD instead of failing.
+    content = b'{"input": ["hello \\ud800 world", "\\udfff"]}'
+    response = client.post("/v1/embeddings", content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 200
+    vectors = np.array([item["embedding"] for item in response.json()["data"]], dtype=np.float32)
+    np.testing.assert_array_equal(vectors, served_model.encode(["hello \ufffd world", "\ufffd"]))
+    search = client.post("/search", content=b'{"query": "\\ud800 cat"}', headers={"content-type": "application/json"})
+    assert search.status_code == 200
+
+
+def test_a_bug_still_answers_in_the_error_shape(served_model: StaticModel) -> None:
+    class BrokenModel(StaticModel):
+        def encode(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("boom")
+
+    broken = BrokenModel(served_model.embedding, served_model.tokenizer)
+    with LiveServer(create_app(broken)) as live:
+        assert_error(httpx.post(f"{live.url}/v1/embeddings", json={"input": "x"}), 500, "internal_error")
+
+
+def test_registering_the_command_imports_no_server_package() -> None:
+    code = (
+        "import argparse, sys; from model2vec.serve.cli import register; "
+        "register(argparse.ArgumentParser().add_subparsers()); "
+        "assert not {'fastapi', 'uvicorn', 'starlette'} & set(sys.modules), sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env=_env())
+
+
 def test_unknown_route_and_method(client: httpx.Client) -> None:
     assert_error(client.get("/nope"), 404)
     assert_error(client.get("/v1/embeddings"), 405)

@@ -299,6 +299,11 @@ def create_app(
         message, param = _validation_message(exc.errors())
         return error_response(422, message, param, "validation_error")
 
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        # A bug, never the client's input: still answer in the documented error shape.
+        return error_response(500, "Internal server error.", code="internal_error")
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(exc.status_code, str(exc.detail))
