@@ -280,7 +280,7 @@ def create_app(
         if requested is not None and requested != model_name:
             raise ApiError(
                 404,
-                f"Model {requested!r} is not served here; this server serves {model_name!r}.",
+                f"Model {requested[:200]!r} is not served here; this server serves {model_name!r}.",
                 "model",
                 "model_not_found",
             )
