@@ -101,3 +101,15 @@ def test_batch_command(tmp_path: Path, model_dir: Path) -> None:
     assert_user_error(again, "exists")
     wrong = run_cli("batch", model_dir, tmp_path / "in.jsonl", "--out", tmp_path / "o2", "--text-column", "body")
     assert_user_error(wrong, "no 'body' key")
+
+
+def test_registering_imports_no_optional_package() -> None:
+    code = (
+        "import sys, model2vec, model2vec.search, model2vec.batch\n"
+        "from model2vec.cli import build_parser\n"
+        "build_parser()\n"
+        "optional = {'dask', 'distributed', 'usearch', 'pyarrow', 'ray'}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & optional))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
