@@ -132,7 +132,7 @@ def main() -> None:
     parser.add_argument("--ann-dtypes", default="float32", help="storage dtypes of approximate indexes")
     parser.add_argument("--connectivity", type=int, default=16)
     parser.add_argument("--expansion-add", type=int, default=64)
-    parser.add_argument("--expansion-search", default="128,256,512", help="comma-separated, one row each")
+    parser.add_argument("--expansion-search", default="256,320,512", help="comma-separated, one row each")
     parser.add_argument("--graph-dtype", default="int8", help="dtype of the HNSW graph's vectors")
     parser.add_argument("--oversample", type=int, default=3, help="graph candidates per result, rescored exactly")
     parser.add_argument("--threads", type=int, default=0, help="usearch threads (0 = all cores)")
