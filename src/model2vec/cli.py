@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +50,100 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_texts(path: str, text_column: str | None = None) -> list[str]:
+    """Read texts for `encode`: one per line of a text file, or one field per line of a JSONL file.
+
+    :param path: A `.txt` file (blank lines are kept as empty texts, so line numbers match rows), a
+        `.jsonl` file (needs `text_column`, default "text"), or "-" for standard input (text lines).
+    :param text_column: The JSONL field holding the text.
+    :return: The texts, in file order.
+    :raises FileNotFoundError: If the file does not exist.
+    :raises ValueError: If a JSONL line is not an object with a string `text_column`.
+    """
+    if path == "-":
+        return [line.rstrip("\n") for line in sys.stdin]
+    source = Path(path)
+    if not source.is_file():
+        raise FileNotFoundError(f"Input file {source} does not exist.")
+    with source.open(encoding="utf-8") as handle:
+        lines = [line.rstrip("\n") for line in handle]
+    if source.suffix != ".jsonl":
+        return lines
+    column = text_column or "text"
+    texts = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{source}:{number} is not valid JSON ({error.msg}).") from error
+        if not isinstance(record, dict) or not isinstance(record.get(column), str):
+            raise ValueError(f"{source}:{number} has no string field {column!r}.")
+        texts.append(record[column])
+    return texts
+
+
+def _encode(args: argparse.Namespace) -> int:
+    from model2vec import StaticModel
+
+    output = Path(args.out)
+    if output.suffix != ".npy":
+        raise ValueError(f"--out must end in .npy, got {output.name}.")
+    if output.exists() and not args.overwrite:
+        raise FileExistsError(f"{output} exists; pass --overwrite to replace it.")
+    texts = read_texts(args.input, args.text_column)
+    if not texts:
+        raise ValueError(f"{args.input} holds no texts.")
+    model = StaticModel.from_pretrained(args.model)
+    embeddings = model.encode(
+        texts, batch_size=args.batch_size, max_length=args.max_length, show_progress_bar=not args.quiet
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(f".{output.name}.tmp.npy")
+    np.save(temporary, embeddings)
+    os.replace(temporary, output)
+    print(f"Encoded {len(texts)} texts -> {output} {embeddings.shape} {embeddings.dtype}")
+    return 0
+
+
+def model_summary(model: Any, path: str) -> dict[str, Any]:
+    """Summarise a model for `model2vec info`.
+
+    :param model: A loaded `StaticModel`.
+    :param path: Where it was loaded from.
+    :return: A JSON-serialisable summary.
+    """
+    tokenizer_model = json.loads(model.tokenizer.to_str()).get("model", {}).get("type")
+    return {
+        "path": path,
+        "base_model": model.base_model_name,
+        "vocabulary_size": model.tokenizer.get_vocab_size(),
+        "rows": int(model.embedding.shape[0]),
+        "dim": model.dim,
+        "dtype": model.embedding_dtype,
+        "normalize": model.normalize,
+        "vocabulary_quantization": model.vocabulary_quantization,
+        "tokenizer": tokenizer_model,
+        "parameters": int(model.embedding.size),
+        "bytes": int(model.embedding.nbytes),
+        "config": model.config,
+    }
+
+
+def _info(args: argparse.Namespace) -> int:
+    from model2vec import StaticModel
+
+    summary = model_summary(StaticModel.from_pretrained(args.model), args.model)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    for key, value in summary.items():
+        if key != "config":
+            print(f"{key:24} {value}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the `model2vec` command."""
     parser = argparse.ArgumentParser(prog="model2vec", description="Static embedding models.")
@@ -54,14 +152,36 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--model", required=True, help="Model folder or hub id.")
     demo.add_argument("--sentence", action="append", help="A sentence to encode (repeatable).")
     demo.set_defaults(func=_demo)
+    encode = commands.add_parser("encode", help="Encode texts from a file into a .npy array (one row per text).")
+    encode.add_argument("model", help="Model folder or hub id.")
+    encode.add_argument("input", help="Text file (one text per line), .jsonl file, or - for standard input.")
+    encode.add_argument("--out", required=True, help="Output .npy file.")
+    encode.add_argument("--text-column", default=None, help="JSONL field with the text (default: text).")
+    encode.add_argument("--batch-size", type=int, default=1024, help="Texts per batch.")
+    encode.add_argument("--max-length", type=int, default=512, help="Tokens per text (longer texts are cut).")
+    encode.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
+    encode.add_argument("--quiet", action="store_true", help="No progress bar.")
+    encode.set_defaults(func=_encode)
+    info = commands.add_parser("info", help="Describe a model: vocabulary, dimensions, dtype, settings.")
+    info.add_argument("model", help="Model folder or hub id.")
+    info.add_argument("--json", action="store_true", help="Print JSON, including the full config.")
+    info.set_defaults(func=_info)
     # The subpackages register their own commands; registering imports nothing heavy.
+    from model2vec.batch import register as register_batch
     from model2vec.distill.cli import register as register_distill
     from model2vec.evaluation.cli import register as register_evaluate
     from model2vec.onnx import register as register_onnx
+    from model2vec.pretrain.cli import register as register_pretrain
+    from model2vec.search import register as register_search
+    from model2vec.serve.cli import register as register_serve
 
     register_distill(commands)
     register_evaluate(commands)
     register_onnx(commands)
+    register_pretrain(commands)
+    register_search(commands)
+    register_batch(commands)
+    register_serve(commands)
     return parser
 
 
@@ -74,9 +194,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (FileNotFoundError, NotADirectoryError, ValueError, TypeError, ImportError) as error:
+    except (OSError, ValueError, TypeError, ImportError) as error:
+        # User mistakes (missing files, bad values, a missing extra) get one line, not a traceback.
         print(f"model2vec: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("model2vec: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,0 +1,30 @@
+"""Pre-training (tokenlearn): fit a static model to a teacher's sentence embeddings of a corpus.
+
+Steps, each usable alone: `read_corpus` (a deterministic stream of paragraphs), `featurize`
+(teacher vectors in resumable shards), `frequent_new_words` (optional vocabulary extension),
+`fit_to_targets` (train the table and per-token weights), `reregularize` (PCA + SIF weights from
+corpus counts); `pretrain` runs them all. Needs the `pretrain` extra (torch, transformers).
+"""
+
+from model2vec.pretrain.corpus import read_corpus
+from model2vec.pretrain.featurize import featurize, read_features, read_shard
+from model2vec.pretrain.pipeline import PretrainConfig, pretrain
+from model2vec.pretrain.reregularize import reregularize
+from model2vec.pretrain.train import Loss, TrainConfig, TrainResult, fit_to_targets
+from model2vec.pretrain.vocabulary import count_words, frequent_new_words
+
+__all__ = [
+    "Loss",
+    "PretrainConfig",
+    "TrainConfig",
+    "TrainResult",
+    "count_words",
+    "featurize",
+    "fit_to_targets",
+    "frequent_new_words",
+    "pretrain",
+    "read_corpus",
+    "read_features",
+    "read_shard",
+    "reregularize",
+]

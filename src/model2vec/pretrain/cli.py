@@ -1,0 +1,67 @@
+"""The `model2vec pretrain` subcommand."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the `pretrain` subcommand to the `model2vec` command's subparsers (imports nothing heavy).
+
+    :param subparsers: The object returned by `ArgumentParser.add_subparsers`.
+    :return: The subcommand's parser.
+    """
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "pretrain",
+        help="Pre-train a static model on a corpus to reproduce a teacher's sentence embeddings.",
+        description=(
+            "Featurise a corpus with the teacher (resumable), distill, train the table, re-regularise "
+            "(PCA + SIF from corpus counts) and save a model folder."
+        ),
+    )
+    parser.add_argument("corpus", nargs="+", help="Corpus files (.txt/.txt.gz, one paragraph per line) or folders.")
+    parser.add_argument("--out", required=True, help="Model folder to write.")
+    parser.add_argument(
+        "--teacher", default=None, help="Teacher folder, ONNX file or hub id (default: all-MiniLM-L6-v2)."
+    )
+    parser.add_argument("--features", default=None, help="Featurisation folder (default: <out>.features).")
+    parser.add_argument("--limit", type=int, default=200_000, help="Corpus paragraphs to use (default 200000).")
+    parser.add_argument("--min-words", type=int, default=5, help="Skip shorter paragraphs.")
+    parser.add_argument("--max-length", type=int, default=128, help="Teacher tokens per paragraph.")
+    parser.add_argument("--teacher-dtype", choices=("float32", "bfloat16"), default="float32")
+    parser.add_argument("--new-words", type=int, default=0, help="Frequent corpus words to add to the vocabulary.")
+    parser.add_argument("--loss", choices=("cosine", "mse", "contrastive"), default="cosine")
+    parser.add_argument("--epochs", type=int, default=10, help="Maximum training epochs (early stopping).")
+    parser.add_argument("--batch-size", type=int, default=256, help="Texts per training step.")
+    parser.add_argument("--learning-rate", type=float, default=5e-3)
+    parser.add_argument("--pca-dims", type=int, default=256)
+    parser.add_argument("--quantize-to", choices=("float32", "float16", "int8"), default="float16")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--device", default=None, help="Torch device (default: CUDA when available, else CPU).")
+    parser.set_defaults(func=_run)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from model2vec.pretrain import PretrainConfig, TrainConfig, pretrain, read_corpus
+
+    config = PretrainConfig(
+        max_length=args.max_length,
+        teacher_dtype=args.teacher_dtype,
+        new_words=args.new_words,
+        train=TrainConfig(
+            loss=args.loss,
+            max_epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            seed=args.seed,
+            device=args.device,
+        ),
+        pca_dims=args.pca_dims,
+        quantize_to=args.quantize_to,
+    )
+    corpus = read_corpus(args.corpus, limit=args.limit, min_words=args.min_words)
+    model = pretrain(corpus, args.out, teacher=args.teacher, features=args.features, config=config, device=args.device)
+    print(f"Saved {args.out}: {model}")
+    return 0

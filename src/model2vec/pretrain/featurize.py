@@ -1,0 +1,335 @@
+"""Featurise a corpus: embed each text with the teacher and store (text, target vector) in resumable shards.
+
+Layout of the output folder::
+
+    featurize.json            settings (teacher, max_length, shard_size, width, ...); `complete` once done
+    shard-00000.safetensors   texts [0, shard_size), shard-00001 the next ones, ...
+
+Each shard is a safetensors file with `embeddings` (n, width) float32, `text_bytes` (UTF-8 of all texts),
+`text_offsets` (n + 1 byte boundaries), `start` (its first text's position in the stream) and `sha256`
+(a digest of the other four). Shards are written to a temporary name and renamed, so a crash never leaves a
+half-written shard under a final name; on restart every valid shard is kept (its texts are skipped
+in the stream without calling the teacher), and a missing, unreadable or mismatching shard is
+recomputed. Batches are formed within a shard, so a shard's bytes do not depend on whether the run
+was interrupted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+from tokenizers import Tokenizer
+
+from model2vec.distill.teachers import TeacherInfo, embed_inputs
+
+MANIFEST = "featurize.json"
+SHARD_PATTERN = "shard-{index:05d}.safetensors"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FeaturizeSettings:
+    """What determines a featurisation's output; a restart must use the same values.
+
+    :param teacher: The teacher's name.
+    :param width: Dimensionality of the target vectors.
+    :param max_length: Teacher tokens per text, special tokens included (longer texts are cut).
+    :param shard_size: Texts per shard (the last shard may hold fewer).
+    :param normalized: Whether the targets were L2-normalised (the teacher ends with Normalize).
+    :param pooling: The teacher's pooling modes.
+    :param teacher_dtype: Precision the teacher ran in.
+    """
+
+    teacher: str
+    width: int
+    max_length: int
+    shard_size: int
+    normalized: bool
+    pooling: tuple[str, ...]
+    teacher_dtype: str = "float32"
+
+
+@dataclass
+class Shard:
+    """One loaded shard.
+
+    :param texts: The texts as the teacher saw them (cut after the last token that fit).
+    :param embeddings: `(len(texts), width)` float32 targets.
+    :param start: Position of the first text in the corpus stream.
+    """
+
+    texts: list[str]
+    embeddings: np.ndarray
+    start: int
+
+
+def _shard_path(folder: Path, index: int) -> Path:
+    return folder / SHARD_PATTERN.format(index=index)
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    hasher = hashlib.sha256()
+    for name in sorted(arrays):
+        hasher.update(name.encode())
+        hasher.update(np.ascontiguousarray(arrays[name]).tobytes())
+    return hasher.hexdigest()
+
+
+def _encode_texts(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    encoded = [text.encode("utf-8") for text in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(item) for item in encoded], out=offsets[1:])
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8).copy(), offsets
+
+
+def write_shard(path: Path, texts: list[str], embeddings: np.ndarray, start: int) -> None:
+    """Write one shard atomically (temporary file, then rename).
+
+    :param path: The shard's final path.
+    :param texts: Its texts.
+    :param embeddings: `(len(texts), width)` targets.
+    :param start: Position of its first text in the stream.
+    :raises ValueError: If the row counts differ.
+    """
+    if len(texts) != len(embeddings):
+        raise ValueError(f"{len(texts)} texts but {len(embeddings)} embeddings.")
+    text_bytes, text_offsets = _encode_texts(texts)
+    arrays = {
+        "embeddings": np.ascontiguousarray(embeddings, dtype=np.float32),
+        "text_bytes": text_bytes,
+        "text_offsets": text_offsets,
+    }
+    arrays["start"] = np.array([start], dtype=np.int64)
+    arrays["sha256"] = np.frombuffer(bytes.fromhex(_digest(arrays)), dtype=np.uint8).copy()
+    temporary = path.with_name(f".{path.name}.tmp")
+    # No safetensors metadata: its key order is not stable, and shards must be byte-identical.
+    save_file(arrays, str(temporary))
+    os.replace(temporary, path)
+
+
+def read_shard(path: str | os.PathLike[str], width: int | None = None) -> Shard:
+    """Load and verify one shard.
+
+    :param path: The shard file.
+    :param width: The expected target width (None: not checked).
+    :return: The shard.
+    :raises ValueError: If the file is unreadable, truncated, inconsistent or fails its checksum.
+    """
+    path = Path(path)
+    try:
+        arrays = load_file(str(path))
+    except (OSError, SafetensorError, ValueError) as error:
+        raise ValueError(f"Shard {path} is unreadable or incomplete: {error}") from error
+    names = ("embeddings", "text_bytes", "text_offsets", "start", "sha256")
+    if any(name not in arrays for name in names):
+        raise ValueError(f"Shard {path} lacks one of {names}.")
+    digest = arrays.pop("sha256").tobytes().hex()
+    if _digest(arrays) != digest:
+        raise ValueError(f"Shard {path} fails its checksum (corrupt).")
+    embeddings, text_bytes, offsets = arrays["embeddings"], arrays["text_bytes"], arrays["text_offsets"]
+    start = int(arrays["start"][0])
+    if embeddings.ndim != 2 or offsets.ndim != 1 or len(offsets) != len(embeddings) + 1:
+        raise ValueError(f"Shard {path} has inconsistent shapes.")
+    if width is not None and embeddings.shape[1] != width:
+        raise ValueError(f"Shard {path} holds {embeddings.shape[1]}-d vectors, expected {width}.")
+    raw = text_bytes.tobytes()
+    texts = [raw[a:b].decode("utf-8") for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)]
+    return Shard(texts=texts, embeddings=embeddings, start=start)
+
+
+def teacher_inputs(tokenizer: Tokenizer, texts: list[str], max_length: int) -> tuple[list[list[int]], list[str]]:
+    """Tokenise texts for the teacher, cut to `max_length` tokens, and the text each cut covers.
+
+    The kept text ends at the last character of the last token that fit, so re-tokenising it gives
+    the same tokens (the student is trained on exactly what the teacher saw).
+
+    :param tokenizer: The teacher's tokenizer (its padding is ignored).
+    :param texts: The texts.
+    :param max_length: Tokens per text, special tokens included.
+    :return: Token ids per text, and the texts as seen.
+    """
+    local = Tokenizer.from_str(tokenizer.to_str())
+    local.no_padding()
+    local.enable_truncation(max_length)
+    encodings = local.encode_batch(texts)
+    ids: list[list[int]] = []
+    seen: list[str] = []
+    for text, encoding in zip(texts, encodings, strict=True):
+        ids.append(encoding.ids)
+        marks = zip(encoding.offsets, encoding.special_tokens_mask, strict=True)
+        ends = [end for (_, end), special in marks if not special]
+        seen.append(text[: max(ends)] if ends and encoding.overflowing else text)
+    return ids, seen
+
+
+def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for text in texts:
+        if not isinstance(text, str):
+            raise TypeError(f"Corpus items must be str, got {type(text).__name__}.")
+        chunk.append(text)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _check_manifest(folder: Path, settings: FeaturizeSettings, overwrite: bool) -> None:
+    path = folder / MANIFEST
+    if not path.is_file():
+        return
+    if overwrite:
+        for shard in folder.glob("shard-*.safetensors"):
+            shard.unlink()
+        path.unlink()
+        return
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is unreadable ({error}); pass overwrite=True to start again.") from error
+    current = {key: value for key, value in _manifest(settings, complete=False, count=0).items()}
+    for key in ("format_version", *asdict(settings)):
+        if stored.get(key) != current.get(key):
+            raise ValueError(
+                f"{folder} was featurised with {key}={stored.get(key)!r}, not {current.get(key)!r}; "
+                "use another folder or pass overwrite=True."
+            )
+
+
+def _manifest(settings: FeaturizeSettings, complete: bool, count: int) -> dict[str, Any]:
+    data: dict[str, Any] = {"format_version": FORMAT_VERSION, **asdict(settings)}
+    data["pooling"] = list(settings.pooling)
+    data.update(complete=complete, texts=count)
+    return data
+
+
+def _write_manifest(folder: Path, settings: FeaturizeSettings, complete: bool, count: int) -> None:
+    temporary = folder / f".{MANIFEST}.tmp"
+    temporary.write_text(json.dumps(_manifest(settings, complete, count), indent=2) + "\n")
+    os.replace(temporary, folder / MANIFEST)
+
+
+def featurize(
+    texts: Iterable[str],
+    teacher: TeacherInfo,
+    output: str | os.PathLike[str],
+    max_length: int = 128,
+    shard_size: int = 8192,
+    batch_size: int = 64,
+    overwrite: bool = False,
+    show_progress_bar: bool = True,
+) -> Path:
+    """Embed a stream of texts with the teacher into resumable shards (see the module docstring).
+
+    Calling it again with the same stream and settings resumes: valid shards are kept, the rest are
+    computed. The targets are the teacher's sentence embeddings (its pooling, Dense layers and, when
+    the teacher has one, Normalize) of each text cut to `max_length` tokens.
+
+    :param texts: The corpus, as an iterable of str; it must yield the same sequence on every call.
+    :param teacher: A loaded teacher (`model2vec.distill.teachers.load_teacher`).
+    :param output: The folder for shards (created).
+    :param max_length: Teacher tokens per text, special tokens included (>= 2).
+    :param shard_size: Texts per shard.
+    :param batch_size: Texts per teacher forward pass.
+    :param overwrite: Delete earlier shards first, even if their settings differ.
+    :param show_progress_bar: Show a tqdm bar over texts.
+    :return: The output folder.
+    :raises ValueError: For bad sizes, or a folder featurised with other settings (unless `overwrite`).
+    :raises TypeError: If an item of `texts` is not a str.
+    """
+    for name, value, low in (
+        ("max_length", max_length, 2),
+        ("shard_size", shard_size, 1),
+        ("batch_size", batch_size, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
+    folder = Path(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    pooling = teacher.pooling or ("mean",)
+    settings = FeaturizeSettings(
+        teacher=teacher.name,
+        width=int(teacher.teacher.width),
+        max_length=max_length,
+        shard_size=shard_size,
+        normalized=bool(teacher.normalizes),
+        pooling=tuple(pooling),
+        teacher_dtype=str(getattr(teacher.teacher, "teacher_dtype", "float32")),
+    )
+    _check_manifest(folder, settings, overwrite)
+    _write_manifest(folder, settings, complete=False, count=0)
+    from tqdm.auto import tqdm
+
+    total = 0
+    index = -1
+    with tqdm(disable=not show_progress_bar, desc="Featurising", unit="text") as bar:
+        for index, chunk in enumerate(_chunks(texts, shard_size)):
+            path = _shard_path(folder, index)
+            start = index * shard_size
+            if path.is_file():
+                try:
+                    shard = read_shard(path, settings.width)
+                    if shard.start == start and len(shard.texts) == len(chunk):
+                        total += len(chunk)
+                        bar.update(len(chunk))
+                        continue
+                except ValueError:
+                    pass  # corrupt or from another stream: recompute it below
+            ids, seen = teacher_inputs(teacher.tokenizer, chunk, max_length)
+            vectors = embed_inputs(
+                teacher.teacher, ids, pooling, pad_id=teacher.pad_id, batch_size=batch_size, show_progress_bar=False
+            )
+            if teacher.normalizes:
+                norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+                vectors = vectors / np.where(norms > 0, norms, 1.0)
+            write_shard(path, seen, vectors, start)
+            total += len(chunk)
+            bar.update(len(chunk))
+    # Shards beyond the end of this stream belong to a longer earlier run: drop them.
+    for stale in folder.glob("shard-*.safetensors"):
+        if int(stale.name[6:11]) > index:
+            stale.unlink()
+    _write_manifest(folder, settings, complete=True, count=total)
+    return folder
+
+
+def read_features(folder: str | os.PathLike[str], limit: int | None = None) -> tuple[list[str], np.ndarray]:
+    """Load a completed featurisation: all texts and their target vectors, in stream order.
+
+    :param folder: The featurisation folder.
+    :param limit: Load at most this many texts.
+    :return: The texts and a `(n, width)` float32 array.
+    :raises FileNotFoundError: If the folder has no manifest.
+    :raises ValueError: If the featurisation is incomplete or a shard is corrupt.
+    """
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} is not a featurisation folder (no {MANIFEST}).")
+    manifest = json.loads(path.read_text())
+    if not manifest.get("complete"):
+        raise ValueError(f"{folder} is incomplete; run featurize again with the same corpus to finish it.")
+    texts: list[str] = []
+    blocks: list[np.ndarray] = []
+    index = 0
+    while (limit is None or len(texts) < limit) and _shard_path(folder, index).is_file():
+        shard = read_shard(_shard_path(folder, index), int(manifest["width"]))
+        texts.extend(shard.texts)
+        blocks.append(shard.embeddings)
+        index += 1
+    if len(texts) < int(manifest["texts"]) and (limit is None or len(texts) < limit):
+        raise ValueError(f"{folder} lists {manifest['texts']} texts but its shards hold {len(texts)}.")
+    embeddings = np.concatenate(blocks) if blocks else np.zeros((0, int(manifest["width"])), dtype=np.float32)
+    if limit is not None:
+        texts, embeddings = texts[:limit], embeddings[:limit]
+    return texts, embeddings

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model2vec.distill.teachers import embed_inputs, load_teacher
+from model2vec.pretrain.featurize import MANIFEST, featurize, read_features, read_shard, teacher_inputs
+
+from .conftest import corpus
+
+
+def shard_bytes(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.glob("shard-*.safetensors"))}
+
+
+def test_targets_are_the_teachers_sentence_vectors(teacher_folder: Path, tmp_path: Path) -> None:
+    info = load_teacher(teacher_folder)
+    texts = corpus(11)
+    featurize(texts, info, tmp_path / "f", max_length=8, shard_size=4, batch_size=3, show_progress_bar=False)
+    seen, targets = read_features(tmp_path / "f")
+    assert len(seen) == 11 and targets.shape == (11, info.teacher.width)
+    assert sorted(p.name for p in (tmp_path / "f").glob("shard-*")) == [f"shard-0000{i}.safetensors" for i in range(3)]
+    # Straightforward reference: tokenize with truncation, run the teacher, pool, normalise.
+    ids, _ = teacher_inputs(info.tokenizer, texts, 8)
+    expected = embed_inputs(info.teacher, ids, info.pooling or ("mean",), show_progress_bar=False)
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(targets, expected, atol=1e-6)
+    manifest = json.loads((tmp_path / "f" / MANIFEST).read_text())
+    assert manifest["complete"] and manifest["texts"] == 11 and manifest["max_length"] == 8
+
+
+def test_stored_text_is_what_the_teacher_saw(teacher_folder: Path) -> None:
+    info = load_teacher(teacher_folder)
+    texts = ["Hello World, the cat sat on the mat and the dog sat too", "hello"]
+    ids, seen = teacher_inputs(info.tokenizer, texts, 6)
+    assert seen[1] == "hello"
+    assert seen[0] == "Hello World, the"  # 4 word tokens + [CLS] + [SEP]
+    again, _ = teacher_inputs(info.tokenizer, seen, 6)
+    assert again == ids
+
+
+def test_read_shard_detects_corruption(teacher_folder: Path, tmp_path: Path) -> None:
+    info = load_teacher(teacher_folder)
+    featurize(corpus(6), info, tmp_path, shard_size=3, show_progress_bar=False)
+    path = tmp_path / "shard-00001.safetensors"
+    assert read_shard(path).start == 3
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum"):
+        read_shard(path)
+    path.write_bytes(bytes(data[: len(data) // 2]))
+    with pytest.raises(ValueError, match="unreadable"):
+        read_shard(path)
+    with pytest.raises(ValueError, match="expected 99"):
+        read_shard(tmp_path / "shard-00000.safetensors", width=99)
+
+
+def test_corrupt_or_missing_shards_are_redone(teacher_folder: Path, tmp_path: Path) -> None:
+    info = load_teacher(teacher_folder)
+    texts = corpus(10)
+    featurize(texts, info, tmp_path / "clean", shard_size=3, show_progress_bar=False)
+    featurize(texts, info, tmp_path / "damaged", shard_size=3, show_progress_bar=False)
+    damaged = tmp_path / "damaged"
+    (damaged / "shard-00001.safetensors").write_bytes(b"garbage")
+    (damaged / "shard-00002.safetensors").unlink()
+    featurize(texts, info, damaged, shard_size=3, show_progress_bar=False)
+    assert shard_bytes(damaged) == shard_bytes(tmp_path / "clean")
+
+
+def test_settings_must_match_to_resume(teacher_folder: Path, tmp_path: Path) -> None:
+    info = load_teacher(teacher_folder)
+    featurize(corpus(4), info, tmp_path, shard_size=2, show_progress_bar=False)
+    with pytest.raises(ValueError, match="shard_size=2"):
+        featurize(corpus(4), info, tmp_path, shard_size=3, show_progress_bar=False)
+    featurize(corpus(4), info, tmp_path, shard_size=3, overwrite=True, show_progress_bar=False)
+    assert len(read_features(tmp_path)[0]) == 4
+    # A shorter stream drops the shards it no longer covers.
+    featurize(corpus(2), info, tmp_path, shard_size=3, show_progress_bar=False)
+    assert [p.name for p in tmp_path.glob("shard-*")] == ["shard-00000.safetensors"]
+
+
+def test_bad_input(teacher_folder: Path, tmp_path: Path) -> None:
+    info = load_teacher(teacher_folder)
+    with pytest.raises(ValueError, match="max_length"):
+        featurize(["a"], info, tmp_path, max_length=1)
+    with pytest.raises(TypeError, match="must be str"):
+        featurize(["hello", 3], info, tmp_path / "t", show_progress_bar=False)  # type: ignore[list-item]
+    with pytest.raises(FileNotFoundError):
+        read_features(tmp_path / "nothing")
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / MANIFEST).write_text(json.dumps({"complete": False}))
+    with pytest.raises(ValueError, match="incomplete"):
+        read_features(tmp_path / "partial")
+
+
+KILLED_RUN = """
+import os, signal, sys
+from model2vec.distill.teachers import load_teacher
+from model2vec.pretrain.featurize import featurize
+from tests.pretrain.conftest import corpus
+
+def stream():
+    for i, text in enumerate(corpus(20)):
+        if i == 13:  # mid-way through the fifth shard: a hard kill, no cleanup runs
+            os.kill(os.getpid(), signal.SIGKILL)
+        yield text
+
+featurize(stream(), load_teacher(sys.argv[1]), sys.argv[2], shard_size=3, show_progress_bar=False)
+"""
+
+
+def test_killed_run_resumes_to_the_same_shards(teacher_folder: Path, tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, str(teacher_folder), str(tmp_path / "resumed")],
+        cwd=root,
+        capture_output=True,
+        check=False,
+    )
+    assert killed.returncode == -9, killed.stderr.decode()
+    assert len(shard_bytes(tmp_path / "resumed")) == 4
+    info = load_teacher(teacher_folder)
+    with pytest.raises(ValueError, match="incomplete"):
+        read_features(tmp_path / "resumed")
+    featurize(corpus(20), info, tmp_path / "resumed", shard_size=3, show_progress_bar=False)
+    featurize(corpus(20), info, tmp_path / "uninterrupted", shard_size=3, show_progress_bar=False)
+    assert shard_bytes(tmp_path / "resumed") == shard_bytes(tmp_path / "uninterrupted")
+    assert len(read_features(tmp_path / "resumed")[0]) == 20

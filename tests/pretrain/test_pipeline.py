@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from model2vec import StaticModel
+from model2vec.pretrain import PretrainConfig, TrainConfig, pretrain, read_features
+
+from .conftest import corpus
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_pretrain_end_to_end(teacher_folder: Path, tmp_path: Path) -> None:
+    config = PretrainConfig(
+        max_length=16, shard_size=25, new_words=3, train=TrainConfig(max_epochs=2, batch_size=16), pca_dims=4
+    )
+    model = pretrain(corpus(60), tmp_path / "model", teacher=teacher_folder, config=config, show_progress_bar=False)
+    loaded = StaticModel.from_pretrained(tmp_path / "model")
+    assert loaded.dim == 4 and loaded.embedding_dtype == "float16" and loaded.normalize
+    np.testing.assert_allclose(loaded.encode(corpus(5)), model.encode(corpus(5)), atol=1e-6)
+    # New words became single tokens of the saved tokenizer.
+    report = json.loads((tmp_path / "model" / "pretrain.json").read_text())
+    assert report["corpus_texts"] == 60 and report["new_words"] == 3
+    assert report["history"][0]["validation_loss"] >= min(h["validation_loss"] for h in report["history"])
+    assert loaded.config["pretrain"]["train"]["loss"] == "cosine"
+    texts, targets = read_features(tmp_path / "model.features")
+    assert len(texts) == 60 and targets.shape == (60, 8)
+
+
+def test_cli_pretrain(teacher_folder: Path, tmp_path: Path) -> None:
+    corpus_file = tmp_path / "corpus.txt"
+    corpus_file.write_text("\n".join(corpus(40)) + "\n")
+    command = [sys.executable, "-m", "model2vec.cli", "pretrain", str(corpus_file), "--out", str(tmp_path / "m")]
+    options = ["--teacher", str(teacher_folder), "--epochs", "1", "--pca-dims", "4", "--max-length", "12"]
+    done = subprocess.run([*command, *options], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Saved" in done.stdout and StaticModel.from_pretrained(tmp_path / "m").dim == 4
+    missing = subprocess.run(
+        [sys.executable, "-m", "model2vec.cli", "pretrain", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "x")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.strip().count("\n") == 0 and "does not exist" in missing.stderr
