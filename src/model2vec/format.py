@@ -171,7 +171,13 @@ def read_tensors(path: Path) -> dict[str, np.ndarray]:
             tensors[name] = np.zeros(shape, dtype=dtype)
         else:
             # A plain ndarray view (the memmap stays alive as its base) behaves like any other array.
-            tensors[name] = np.asarray(np.memmap(path, dtype=dtype, mode="r", offset=data_start + begin, shape=shape))
+            # float32 tables are handed to other libraries without a copy (sentence-transformers wraps
+            # them with torch.from_numpy, which ignores numpy's read-only flag: an optimiser step on a
+            # read-only mapping crashes the process), so they are mapped copy-on-write: writable, and
+            # the file never changes. Other dtypes are always converted before use; they stay
+            # read-only so pooling can convert them straight from the file (no resident mapped pages).
+            mode = "c" if np.dtype(dtype) == np.float32 else "r"
+            tensors[name] = np.asarray(np.memmap(path, dtype=dtype, mode=mode, offset=data_start + begin, shape=shape))
     return tensors
 
 

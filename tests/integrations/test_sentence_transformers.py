@@ -187,18 +187,13 @@ def test_from_distillation_uses_our_distill(tmp_path: Path, caplog: pytest.LogCa
     np.testing.assert_allclose(theirs, ours.encode(texts, normalize=False, max_length=None), rtol=0, atol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="our loader memory-maps tables read-only and from_model2vec wraps them without a copy; needs the "
-    "copy-on-write change in model2vec.format.read_tensors (docs/integrations/sentence-transformers.md)",
-)
 def test_from_model2vec_module_can_be_trained(tmp_path: Path) -> None:
     import subprocess
     import sys
 
     make_model(dim=16).save_pretrained(tmp_path / "m")
-    # Training updates the embedding in place; on a read-only mapping that is a segmentation fault,
-    # so it runs in a child process.
+    # Training updates the embedding in place; float32 tables are mapped copy-on-write so this works
+    # (a read-only mapping would be a segmentation fault, hence the child process).
     script = (
         "import torch\n"
         "from sentence_transformers.sentence_transformer.modules import StaticEmbedding\n"
