@@ -112,3 +112,30 @@ def test_demo(model_dir: Path) -> None:
 def test_read_texts_keeps_blank_lines_in_text_files(tmp_path: Path) -> None:
     (tmp_path / "t.txt").write_text("a\n\nb\n")
     assert read_texts(str(tmp_path / "t.txt")) == ["a", "", "b"]
+
+
+def test_evaluate_subprocess(model_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("scipy")
+    pairs = [("hello world", "hello world", 5.0), ("the cat sat", "a big red dog", 1.0), ("the cat", "the dog", 3.0)]
+    task = tmp_path / "toy.test.jsonl"
+    task.write_text("\n".join(json.dumps({"sentence1": a, "sentence2": b, "score": s}) for a, b, s in pairs) + "\n")
+    done = run("evaluate", str(model_dir), "--add-task", f"sts:{task}", "--per-task", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "toy" in done.stdout
+
+
+def test_distill_and_export_onnx_subprocess(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from .distill.conftest import save_transformers_folder, wordpiece_tokenizer
+
+    teacher = save_transformers_folder(tmp_path / "teacher", wordpiece_tokenizer())
+    out = tmp_path / "distilled"
+    done = run("distill", str(teacher), "--out", str(out), "--pca-dims", "4", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert StaticModel.from_pretrained(out).dim == 4
+    exported = run("export-onnx", str(out), "--out", str(tmp_path / "onnx"))
+    assert exported.returncode == 0, exported.stderr
+    assert (tmp_path / "onnx" / "onnx" / "model.onnx").is_file()
+    bad = run("distill", str(tmp_path / "not-a-teacher"), "--out", str(tmp_path / "x"), "--no-progress")
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
