@@ -176,8 +176,12 @@ def read_tensors(path: Path) -> dict[str, np.ndarray]:
             # read-only mapping crashes the process), so they are mapped copy-on-write: writable, and
             # the file never changes. Other dtypes are always converted before use; they stay
             # read-only so pooling can convert them straight from the file (no resident mapped pages).
-            mode = "c" if np.dtype(dtype) == np.float32 else "r"
-            tensors[name] = np.asarray(np.memmap(path, dtype=dtype, mode=mode, offset=data_start + begin, shape=shape))
+            offset = data_start + begin
+            if np.dtype(dtype) == np.float32:
+                mapped = np.memmap(path, dtype=dtype, mode="c", offset=offset, shape=shape)
+            else:
+                mapped = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+            tensors[name] = np.asarray(mapped)
     return tensors
 
 
