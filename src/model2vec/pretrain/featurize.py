@@ -197,7 +197,7 @@ def _check_manifest(folder: Path, settings: FeaturizeSettings, overwrite: bool) 
         stored = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"{path} is unreadable ({error}); pass overwrite=True to start again.") from error
-    current = {key: value for key, value in _manifest(settings, complete=False, count=0).items()}
+    current = _manifest(settings, complete=False, count=0)
     for key in ("format_version", *asdict(settings)):
         if stored.get(key) != current.get(key):
             raise ValueError(
