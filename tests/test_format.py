@@ -267,3 +267,16 @@ def test_saved_tokenizer_keeps_original_padding_and_truncation(tmp_path: Path) -
     np.testing.assert_array_equal(again.encode(["the cat sat on the mat"]), model.encode(["the cat sat on the mat"]))
     quantize_model(again, quantize_to="float16").save_pretrained(tmp_path / "q")
     assert json.loads((tmp_path / "q" / "tokenizer.json").read_text())["truncation"]["max_length"] == 4
+
+
+def test_saved_tokenizer_truncates_where_encode_does(tmp_path: Path) -> None:
+    from model2vec.model import DEFAULT_MAX_LENGTH
+    from model2vec.tokenization import SAVED_MAX_LENGTH
+
+    assert SAVED_MAX_LENGTH == DEFAULT_MAX_LENGTH
+    make_model().save_pretrained(tmp_path / "m")
+    spec = json.loads((tmp_path / "m" / "tokenizer.json").read_text())
+    assert spec["truncation"]["max_length"] == DEFAULT_MAX_LENGTH and spec["padding"] is None
+    # Loading ignores it: encode still decides the length.
+    loaded = StaticModel.from_pretrained(tmp_path / "m")
+    assert loaded.tokenizer.truncation is None

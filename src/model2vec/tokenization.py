@@ -67,15 +67,29 @@ def prepare_tokenizer(tokenizer: Tokenizer) -> Tokenizer:
     return copy
 
 
+# Must equal model.DEFAULT_MAX_LENGTH (checked by a test); kept here so tokenization does not import model.
+SAVED_MAX_LENGTH = 512
+
+
 def tokenizer_json(tokenizer: Tokenizer, settings: dict[str, object]) -> str:
     """Serialise a tokenizer with the given original `padding`/`truncation` settings restored.
 
     :param tokenizer: The tokenizer (typically prepared by `prepare_tokenizer`).
-    :param settings: The original tokenizer's `padding` and `truncation` JSON entries.
+    :param settings: The original tokenizer's `padding` and `truncation` JSON entries. A missing
+        truncation is written as `max_length` 512 (right, longest first), the length `encode` cuts at
+        by default: sentence-transformers applies only the truncation stored in the file, so this keeps
+        its vectors equal to ours on long texts (the reference library writes the same).
     :return: The `tokenizer.json` text.
     """
     spec = json.loads(tokenizer.to_str())
     spec.update(settings)
+    if spec.get("truncation") is None:
+        spec["truncation"] = {
+            "direction": "Right",
+            "max_length": SAVED_MAX_LENGTH,
+            "strategy": "LongestFirst",
+            "stride": 0,
+        }
     return json.dumps(spec, ensure_ascii=False, indent=2)
 
 

@@ -100,10 +100,15 @@ def test_unknown_tokens_count_in_sentence_transformers_mean(tmp_path: Path) -> N
 
 def test_truncation_follows_the_saved_tokenizer_in_sentence_transformers(tmp_path: Path) -> None:
     text = "hello world the cat sat on the big red mat"
-    # No truncation in tokenizer.json: sentence-transformers uses every token (max_seq_length is inf).
+    # A model without truncation is saved with max_length 512 (what encode cuts at), so a long text gives
+    # the same vector in both; sentence-transformers itself has no limit (max_seq_length is inf).
     plain = make_model(dim=16, seed=3)
     plain.save_pretrained(tmp_path / "plain")
-    np.testing.assert_allclose(_load(tmp_path / "plain").encode([text])[0], plain.encode(text, max_length=None))
+    long_text = " ".join(["hello world the cat"] * 100 + ["big red mat dog"] * 100)
+    assert len(plain.tokenize(long_text, max_length=None)[0]) > 512
+    theirs_long = _load(tmp_path / "plain").encode([long_text])[0]
+    np.testing.assert_allclose(theirs_long, plain.encode(long_text), rtol=0, atol=1e-6)
+    assert not np.allclose(theirs_long, plain.encode(long_text, max_length=None), atol=1e-4)
     # With truncation in tokenizer.json (kept from the teacher on save), it cuts there; we use max_length.
     cut = StaticModel(plain.embedding, make_tokenizer(with_padding=True))  # truncation max_length=4
     cut.save_pretrained(tmp_path / "cut")
