@@ -126,8 +126,9 @@ _SAFETENSORS_DTYPES = {
 def read_tensors(path: Path) -> dict[str, np.ndarray]:
     """Memory-map all tensors of a safetensors file as numpy arrays, validating the header.
 
-    Tensors are mapped read-only: loading costs no copy and no read of the data until it is used, and
-    several processes share one copy in the page cache. Copy an array to change it.
+    Tensors are mapped copy-on-write: loading costs no copy and no read of the data until it is used,
+    several processes share one copy in the page cache, and writing to an array changes memory, never
+    the file.
 
     :param path: The `.safetensors` file.
     :return: Tensor name -> array.
@@ -171,16 +172,12 @@ def read_tensors(path: Path) -> dict[str, np.ndarray]:
             tensors[name] = np.zeros(shape, dtype=dtype)
         else:
             # A plain ndarray view (the memmap stays alive as its base) behaves like any other array.
-            # float32 tables are handed to other libraries without a copy (sentence-transformers wraps
-            # them with torch.from_numpy, which ignores numpy's read-only flag: an optimiser step on a
-            # read-only mapping crashes the process), so they are mapped copy-on-write: writable, and
-            # the file never changes. Other dtypes are always converted before use; they stay
-            # read-only so pooling can convert them straight from the file (no resident mapped pages).
+            # Tables are handed to other libraries without a copy (sentence-transformers wraps them with
+            # torch.as_tensor, which ignores numpy's read-only flag: an optimiser step on a read-only
+            # mapping crashes the process), so they are mapped copy-on-write: writable in memory, and
+            # the file never changes.
             offset = data_start + begin
-            if np.dtype(dtype) == np.float32:
-                mapped = np.memmap(path, dtype=dtype, mode="c", offset=offset, shape=shape)
-            else:
-                mapped = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+            mapped = np.memmap(path, dtype=dtype, mode="c", offset=offset, shape=shape)
             tensors[name] = np.asarray(mapped)
     return tensors
 

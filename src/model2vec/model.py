@@ -85,6 +85,10 @@ class StaticModel:
     :param token_mapping: Optional token id -> row mapping (vocabulary-quantised models).
     :raises TypeError: If `vectors` is not a numpy array or `tokenizer` is not a `tokenizers.Tokenizer`.
     :raises ValueError: If shapes disagree with the vocabulary, or the dtype is unsupported.
+
+    `embedding`, `weights` and `token_mapping` are plain attributes. `encode` converts them once and
+    reuses the result, so to change them assign new arrays: in-place edits are not seen. Arrays loaded
+    by `from_pretrained` are mapped copy-on-write from the file (writable; the file never changes).
     """
 
     def __init__(

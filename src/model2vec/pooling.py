@@ -148,17 +148,18 @@ def float32_table(
 
 
 def _file_backed_float32(embedding: np.ndarray) -> np.ndarray | None:
-    """Convert a read-only memory-mapped table to float32 by reading its file, else return None.
+    """Convert a memory-mapped table to float32 by reading its file, else return None.
 
     Reading through the file instead of the mapping leaves the mapped pages untouched, so the stored
-    table costs no resident memory next to its float32 copy.
+    table costs no resident memory next to its float32 copy. Tables are mapped copy-on-write, so an
+    in-place change would not be in the file: like the pooling cache, `StaticModel` documents that
+    in-place changes to its arrays are not seen (assign a new array instead).
     """
     base = embedding.base
     if (
         embedding.dtype == np.float32
         or not isinstance(base, np.memmap)
         or base.filename is None
-        or embedding.flags.writeable
         or embedding.shape != base.shape
         or embedding.dtype != base.dtype
         or embedding.ctypes.data != base.ctypes.data

@@ -192,13 +192,15 @@ def test_from_distillation_uses_our_distill(tmp_path: Path, caplog: pytest.LogCa
     np.testing.assert_allclose(theirs, ours.encode(texts, normalize=False, max_length=None), rtol=0, atol=1e-6)
 
 
-def test_from_model2vec_module_can_be_trained(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_from_model2vec_module_can_be_trained(tmp_path: Path, dtype: str) -> None:
     import subprocess
     import sys
 
-    make_model(dim=16).save_pretrained(tmp_path / "m")
-    # Training updates the embedding in place; float32 tables are mapped copy-on-write so this works
-    # (a read-only mapping would be a segmentation fault, hence the child process).
+    quantize_model(make_model(dim=16), quantize_to=dtype).save_pretrained(tmp_path / "m")
+    # Training updates the embedding in place (float16 tables without weights are used as they are);
+    # tables are mapped copy-on-write so this works (a read-only mapping would be a segmentation fault,
+    # hence the child process).
     script = (
         "import torch\n"
         "from sentence_transformers.sentence_transformer.modules import StaticEmbedding\n"
