@@ -201,3 +201,23 @@ def test_tiny_cache_over_many_batches_gives_identical_results() -> None:
     small = model.encode(texts, batch_size=37, use_multiprocessing=True, multiprocessing_threshold=0)
     plain = make_model(normalize=True).encode(texts, batch_size=1000, use_multiprocessing=False)
     np.testing.assert_array_equal(small, plain)
+
+
+def test_full_word_cache_keeps_first_words_and_empties_after_many_misses() -> None:
+    tokenizer = prepare_tokenizer(make_tokenizer())
+    cached = TextTokenizer(tokenizer, unk_token_id=None, cache_size=4)
+    plain = TextTokenizer(tokenizer, unk_token_id=None)
+    plain.use_word_cache = False
+    first = ["the cat sat on", "the mat"]
+    assert cached(first, None).as_lists() == plain(first, None).as_lists()
+    # Five distinct words seen, four kept: the earliest ones (frequent words tend to come first).
+    assert list(cached._index) == ["the", "cat", "sat", "on"]
+    rng = np.random.default_rng(2)
+    vocab = [*WORDS[4:], "cats", "dogs", "hello,world"]
+    generation = cached._generation
+    for _ in range(30):
+        texts = [" ".join(rng.choice(vocab, size=5)) for _ in range(3)]
+        assert cached(texts, None).as_lists() == plain(texts, None).as_lists()
+        assert len(cached._index) <= 4
+    # Words turned away add up; past 16 * cache_size the cache starts again (a change of domain).
+    assert cached._generation > generation

@@ -12,6 +12,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cached_property
 from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar, overload
@@ -83,6 +84,7 @@ class StaticModel:
     :param language: Language code(s), if known.
     :param weights: Optional per-token weights (one per tokenizer token), multiplied into each row.
     :param token_mapping: Optional token id -> row mapping (vocabulary-quantised models).
+    :param _copy_tokenizer: Internal, for loaders: False uses `tokenizer` itself (it is then changed).
     :raises TypeError: If `vectors` is not a numpy array or `tokenizer` is not a `tokenizers.Tokenizer`.
     :raises ValueError: If shapes disagree with the vocabulary, or the dtype is unsupported.
 
@@ -101,6 +103,8 @@ class StaticModel:
         language: str | list[str] | None = None,
         weights: np.ndarray | None = None,
         token_mapping: np.ndarray | None = None,
+        *,
+        _copy_tokenizer: bool = True,
     ) -> None:
         if not isinstance(vectors, np.ndarray):
             raise TypeError(f"vectors must be a numpy array, got {type(vectors).__name__}.")
@@ -115,7 +119,8 @@ class StaticModel:
         text = tokenizer.to_str()
         spec = json.loads(text)
         self._tokenizer_settings = {"padding": spec.get("padding"), "truncation": spec.get("truncation")}
-        self.tokenizer = Tokenizer.from_str(text)
+        # Loaders pass a tokenizer nobody else holds: it is used as is, saving a second copy in memory.
+        self.tokenizer = Tokenizer.from_str(text) if _copy_tokenizer else tokenizer
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
         del text
@@ -144,12 +149,11 @@ class StaticModel:
         self.weights = weights
         self.token_mapping = token_mapping
         self.config: dict[str, Any] = dict(config or {})
-        self.tokens = ordered_vocabulary(tokenizer)
         self.unk_token_id = find_unk_token_id(tokenizer, spec)
         self._text_tokenizer = TextTokenizer(self.tokenizer, self.unk_token_id, spec=spec)
         del spec
         self._pooling_cache: tuple[tuple[Any, ...], np.ndarray, np.ndarray | None] | None = None
-        self.median_token_length = median_token_length(self.tokens)
+        self.median_token_length = median_token_length(ordered_vocabulary(self.tokenizer))
         self.base_model_name = base_model_name
         self.language = language
         if normalize is None:
@@ -157,6 +161,11 @@ class StaticModel:
         self.normalize = normalize
 
     # -- attributes ---------------------------------------------------------------------------------
+
+    @cached_property
+    def tokens(self) -> list[str]:
+        """The vocabulary, indexed by token id (built on first use: most programs never need it)."""
+        return ordered_vocabulary(self.tokenizer)
 
     @property
     def normalize(self) -> bool:
@@ -243,6 +252,7 @@ class StaticModel:
             language=language,
             weights=loaded.weights,
             token_mapping=loaded.mapping,
+            _copy_tokenizer=False,
         )
         if quantize_to is not None or dimensionality is not None or vocabulary_quantization is not None:
             model = quantize_model(
@@ -328,20 +338,28 @@ class StaticModel:
     ) -> Iterator[tuple[int, _T]]:
         """Apply `work` to each batch and yield (batch length, result) in order.
 
-        In parallel mode a bounded number of batches is in flight in a thread pool: tokenising and the
-        numpy gathers release the GIL, so threads scale without pickling the model or touching
-        process-wide settings such as `TOKENIZERS_PARALLELISM`, and memory stays bounded for streams.
+        In parallel mode a bounded number of batches is in flight: `cpu_count - 1` pool threads take
+        most batches and the calling thread computes every `cpu_count`-th itself instead of waiting
+        (one thread fewer: each thread that allocates gets its own malloc arena, which measured several
+        MB of peak memory). Tokenising and the numpy gathers release the GIL, so threads scale without
+        pickling the model or touching process-wide settings such as `TOKENIZERS_PARALLELISM`, and
+        memory stays bounded for streams.
         """
         workers = os.cpu_count() or 1
         if not parallel or workers < 2:
             for batch in batches:
                 yield len(batch), work(batch)
             return
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with ThreadPoolExecutor(max_workers=workers - 1) as pool:
             pending: deque[tuple[int, Future[_T]]] = deque()
-            for batch in batches:
-                pending.append((len(batch), pool.submit(work, batch)))
-                if len(pending) >= 2 * workers:
+            for index, batch in enumerate(batches):
+                if index % workers == workers - 1:
+                    done: Future[_T] = Future()
+                    done.set_result(work(batch))
+                    pending.append((len(batch), done))
+                else:
+                    pending.append((len(batch), pool.submit(work, batch)))
+                while pending and (len(pending) >= 2 * workers or pending[0][1].done()):
                     size, future = pending.popleft()
                     yield size, future.result()
             while pending:
@@ -361,16 +379,12 @@ class StaticModel:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
         total = len(sentences) if isinstance(sentences, Sized) else None
-        # Threads pay only where the work releases the GIL: without the word cache the Rust tokenizer does
-        # most of the work, so batches run in a thread pool. With the cache most of the work holds the
-        # GIL; both a pool and a helper thread that pre-tokenised the next batch measured no faster
-        # (benchmarks/encode.py) and cost memory, so that path stays single-threaded. An input of unknown
-        # length counts as large.
-        parallel = (
-            use_multiprocessing
-            and not self._text_tokenizer.use_word_cache
-            and (total is None or total > multiprocessing_threshold)
-        )
+        # Batches run in a thread pool: the Rust tokenizer and the numpy gathers release the GIL, so two
+        # batches overlap even though the word cache's lookups hold it (measured in benchmarks/encode.py:
+        # about 1.25x on 2 cores for sentences, 1.1x for long documents). Processes would scale further
+        # but need the model pickled or forked into each worker; threads keep memory bounded and touch
+        # no process-wide setting. An input of unknown length counts as large.
+        parallel = use_multiprocessing and (total is None or total > multiprocessing_threshold)
         results = self._results(_batches(sentences, batch_size), work, parallel)
         if not show_progress_bar:
             # tqdm is only imported when asked for: importing it costs a noticeable part of a small encode.

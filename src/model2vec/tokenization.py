@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain, pairwise
+from itertools import chain, pairwise, repeat
 from typing import Any
 
 import numpy as np
@@ -334,12 +334,14 @@ class TextTokenizer:
 
     :param tokenizer: A tokenizer prepared by `prepare_tokenizer` (no padding, no truncation).
     :param unk_token_id: The unknown token's id (dropped from results), or None.
-    :param cache_size: Most words remembered; the cache is emptied when it grows past this, or past
-        `64 * cache_size` characters of words or ids (memory bound).
+    :param cache_size: Most words remembered (also at most `64 * cache_size` characters of words and
+        ids: a memory bound). When full, new words are tokenised but not remembered; after
+        `16 * cache_size` such words the cache is emptied so it can follow a change of vocabulary.
     :param spec: The tokenizer's parsed JSON, if already at hand.
 
     The cache is safe to share between threads: new words are tokenised outside the lock (the Rust
-    tokenizer releases the GIL) and everything read from the cache is read under the lock.
+    tokenizer releases the GIL), everything read from the cache is read under the lock, and a thread
+    whose slots were invalidated by an emptying meanwhile starts its lookup again.
     """
 
     def __init__(
@@ -362,22 +364,28 @@ class TextTokenizer:
         self._key_chars = 0
         self._starts = np.zeros(1 << 12, dtype=np.int64)
         self._lengths = np.zeros(1 << 12, dtype=np.int64)
+        self._overflow = 0  # words turned away since the cache was last emptied
+        self._generation = 0  # counts emptyings, so a thread can tell its slots went stale
         self._lock = threading.Lock()
 
     def _clear(self) -> None:
         self._index.clear()
         self._pool_used = 0
         self._key_chars = 0
+        self._overflow = 0
+        self._generation += 1
 
-    def _insert(self, words: list[str], flat: np.ndarray, lengths: np.ndarray) -> None:
-        """Append tokenised words to the cache (call with the lock held); words present already are skipped."""
+    def _insert(self, words: list[str], flat: np.ndarray, lengths: np.ndarray) -> list[str]:
+        """Append tokenised words to the cache (call with the lock held); words present already are skipped.
+
+        :return: The words actually added, in slot order.
+        """
         keep = np.fromiter((word not in self._index for word in words), dtype=bool, count=len(words))
         if not keep.all():
             flat = flat[np.repeat(keep, lengths)]
             lengths = lengths[keep]
             words = [word for word, kept in zip(words, keep.tolist(), strict=True) if kept]
         total = int(lengths.sum())
-        chars = sum(map(len, words))
         first = len(self._index)
         needed = first + len(words)
         if needed > len(self._starts):
@@ -390,24 +398,42 @@ class TextTokenizer:
         self._starts[first:needed] = self._pool_used + np.cumsum(lengths) - lengths
         self._lengths[first:needed] = lengths
         self._pool_used += total
-        self._key_chars += chars
+        self._key_chars += sum(map(len, words))
         self._index.update(zip(words, range(first, needed), strict=True))
+        return words
 
-    def _ensure(self, unique: set[str]) -> None:
-        """Tokenise and cache the words of `unique` that are not cached yet (Rust runs without the lock)."""
-        with self._lock:
-            missing = list(unique.difference(self._index))
-            limit = 64 * self.cache_size
-            if missing and (
-                len(self._index) + len(missing) > self.cache_size or self._pool_used > limit or self._key_chars > limit
-            ):
-                # Full: start again with exactly this batch's words, so all of them fit at once.
-                self._clear()
-                missing = list(unique)
-        if missing:
-            ordered, flat, lengths = _encode_words(self.tokenizer, missing, self.separator)
-            with self._lock:
-                self._insert(ordered, flat, lengths)
+    def _trim(self, added: list[str]) -> None:
+        """Drop the newest of `added` (the last words inserted) until the cache is within its bounds.
+
+        The cache keeps the words it saw first instead of being emptied when full: in text, frequent
+        words come early, so they stay cached and only rare words are tokenised again. When many words
+        have been turned away the text may have changed domain, so the cache is emptied and refills.
+        """
+        limit = 64 * self.cache_size
+        if not added or (len(self._index) <= self.cache_size and self._pool_used <= limit and self._key_chars <= limit):
+            return
+        first = len(self._index) - len(added)
+        ends = self._starts[first : len(self._index)] + self._lengths[first : len(self._index)]
+        chars = self._key_chars - sum(map(len, added)) + np.cumsum(np.fromiter(map(len, added), np.int64, len(added)))
+        fits = (ends <= limit) & (chars <= limit)
+        fits[max(0, self.cache_size - first) :] = False
+        kept = int(np.argmin(fits)) if not fits.all() else len(added)  # entries are added in order
+        for word in added[kept:]:
+            del self._index[word]
+        self._pool_used = int(ends[kept - 1]) if kept else int(self._starts[first])
+        self._key_chars = int(chars[kept - 1]) if kept else int(chars[0]) - len(added[0])
+        self._overflow += len(added) - kept
+        if self._overflow > 16 * self.cache_size:
+            self._clear()
+
+    def _gather(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """All cached ids of the words in `slots` (call with the lock held), and the number per word."""
+        starts = self._starts[slots]
+        lengths = self._lengths[slots]
+        total = int(lengths.sum())
+        positions = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
+        # Gathered under the lock: another thread may empty and refill the pool afterwards.
+        return self._pool[positions].astype(np.int64), lengths
 
     def _split(self, texts: list[str], max_length: int | None) -> tuple[list[list[str]], list[int]]:
         """Space-separated words of each text, at most `max_length` of them; also which texts were cut."""
@@ -439,20 +465,28 @@ class TextTokenizer:
     def _lookup(self, parts: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
         """All ids of the texts' words, concatenated, and the number of ids of each text."""
         words = list(chain.from_iterable(parts))
-        unique = set(words)
         words_per_text = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
         while True:
-            self._ensure(unique)
             with self._lock:
-                if unique.difference(self._index):
-                    continue  # another thread emptied the cache meanwhile; tokenise again
-                word_index = np.fromiter(map(self._index.__getitem__, words), dtype=np.int64, count=len(words))
-                starts = self._starts[word_index]
-                lengths = self._lengths[word_index]
-                total = int(lengths.sum())
-                positions = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
-                # Gathered under the lock: another thread may empty and refill the pool afterwards.
-                flat = self._pool[positions].astype(np.int64)
+                # One pass: the slot of every cached word, -1 for the others.
+                slots = np.fromiter(map(self._index.get, words, repeat(-1)), dtype=np.int64, count=len(words))
+                absent = np.flatnonzero(slots < 0)
+                if not len(absent):
+                    flat, lengths = self._gather(slots)
+                    break
+                # In order of first appearance, so a full cache keeps a batch's earliest words.
+                missing = list(dict.fromkeys(words[i] for i in absent.tolist()))
+                generation = self._generation
+            # The Rust tokenizer runs without the lock (it releases the GIL).
+            ordered, ids, counts = _encode_words(self.tokenizer, missing, self.separator)
+            with self._lock:
+                if generation != self._generation:
+                    continue  # another thread emptied the cache meanwhile: the slots are stale
+                added = self._insert(ordered, ids, counts)
+                index = self._index
+                slots[absent] = np.fromiter((index[words[i]] for i in absent.tolist()), np.int64, len(absent))
+                flat, lengths = self._gather(slots)
+                self._trim(added)
             break
         # Every text has at least one part (split always returns one), so reduceat's offsets ascend.
         word_offsets = np.cumsum(words_per_text) - words_per_text
