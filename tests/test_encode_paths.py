@@ -221,3 +221,19 @@ def test_full_word_cache_keeps_first_words_and_empties_after_many_misses() -> No
         assert len(cached._index) <= 4
     # Words turned away add up; past 16 * cache_size the cache starts again (a change of domain).
     assert cached._generation > generation
+
+
+def test_punctuation_separator_and_a_word_that_normalises_to_it() -> None:
+    # With NFKC, the fullwidth bar becomes "|": a word without "|" can still produce the separator's id.
+    from tokenizers import normalizers
+
+    vocab = {"[UNK]": 0, "|": 1, "a": 2, "b": 3, "1": 4, "##1": 5}
+    tokenizer = Tokenizer(WordPiece(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.NFKC()
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    cached = TextTokenizer(prepare_tokenizer(tokenizer), unk_token_id=0)
+    assert cached.separator is not None and cached.separator.text == "|"
+    texts = ["a\uff5cb a", "a|b", "b a1 |", "a"]
+    expected = [[i for i in tokenizer.encode(t, add_special_tokens=False).ids if i != 0] for t in texts]
+    assert expected[0] == [2, 1, 3, 2]
+    assert cached(texts, None).as_lists() == expected

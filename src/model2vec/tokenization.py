@@ -180,19 +180,33 @@ class Separator:
     token_id: int
 
 
-def find_separator(tokenizer: Tokenizer, spec: dict[str, Any] | None = None) -> Separator | None:
-    """Find a special added token that splits text exactly: `a S b` -> ids(a) + [S] + ids(b).
+# Rare punctuation tried as separators first: pre-tokenizers split punctuation off, so joining with one
+# costs the Rust tokenizer much less than an added token does (measured about 20% on real words).
+_PUNCTUATION_SEPARATORS = ("|", "~", "^", "`")
 
-    Added special tokens are cut out of the raw text before normalisation, so joining words with one
-    lets a single tokenizer call return every word's ids, split at the separator's positions.
+
+def find_separator(tokenizer: Tokenizer, spec: dict[str, Any] | None = None) -> Separator | None:
+    """Find a text that splits tokenisation exactly: `a S b` -> ids(a) + [S's id] + ids(b).
+
+    Rare punctuation that is its own (known) token is tried first; otherwise a special added token,
+    which is cut out of the raw text before normalisation. Joining words with a separator lets one
+    tokenizer call return every word's ids, split at the separator's id. A word that could itself
+    produce that id is handled by the caller (see `_encode_words`).
 
     :param tokenizer: A prepared tokenizer (no padding/truncation).
     :param spec: The tokenizer's parsed JSON, if already at hand.
-    :return: The separator, or None if no added token behaves so.
+    :return: The separator, or None if no candidate behaves so.
     """
     probe = "a1 b"
     expected = tokenizer.encode(probe, add_special_tokens=False).ids
     spec = spec if spec is not None else json.loads(tokenizer.to_str())
+    unk = find_unk_token_id(tokenizer, spec)
+    for text in _PUNCTUATION_SEPARATORS:
+        alone = tokenizer.encode(text, add_special_tokens=False).ids
+        if len(alone) != 1 or alone[0] == unk or alone[0] in expected:
+            continue
+        if tokenizer.encode(f"{probe} {text} {probe}", add_special_tokens=False).ids == [*expected, *alone, *expected]:
+            return Separator(text, alone[0])
     for token in spec.get("added_tokens", []):
         content = token.get("content", "")
         if not token.get("special") or not content or " " in content:
