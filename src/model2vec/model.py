@@ -381,7 +381,7 @@ class StaticModel:
         total = len(sentences) if isinstance(sentences, Sized) else None
         # Batches run in a thread pool: the Rust tokenizer and the numpy gathers release the GIL, so two
         # batches overlap even though the word cache's lookups hold it (measured in benchmarks/encode.py:
-        # about 1.25x on 2 cores for sentences, 1.1x for long documents). Processes would scale further
+        # about 1.2x on 2 cores for 100k sentences, nothing for 5k long documents). Processes would scale further
         # but need the model pickled or forked into each worker; threads keep memory bounded and touch
         # no process-wide setting. An input of unknown length counts as large.
         parallel = use_multiprocessing and (total is None or total > multiprocessing_threshold)
