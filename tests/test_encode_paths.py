@@ -237,3 +237,24 @@ def test_punctuation_separator_and_a_word_that_normalises_to_it() -> None:
     expected = [[i for i in tokenizer.encode(t, add_special_tokens=False).ids if i != 0] for t in texts]
     assert expected[0] == [2, 1, 3, 2]
     assert cached(texts, None).as_lists() == expected
+
+
+def test_interleaved_jobs_stay_exact_when_the_cache_is_emptied_between_steps() -> None:
+    # The encode pipeline begins a batch before finishing the previous one; an emptying in between (by
+    # any thread) makes a job's slots stale, and its words must then be looked up again.
+    tokenizer = prepare_tokenizer(make_tokenizer())
+    cached = TextTokenizer(tokenizer, unk_token_id=1, cache_size=6)
+    plain = TextTokenizer(tokenizer, unk_token_id=1)
+    plain.use_word_cache = False
+    rng = np.random.default_rng(3)
+    vocab = [*WORDS[2:], "cats", "dogs,", "hello.world", "Big"]
+    batches = [[" ".join(rng.choice(vocab, size=7)) for _ in range(4)] for _ in range(30)]
+    jobs = [cached.begin(batch, 5) for batch in batches[:2]]
+    for index, batch in enumerate(batches):
+        job = jobs.pop(0)
+        cached.encode_missing(job)
+        if index % 3 == 0:
+            cached._clear()
+        if index + 2 < len(batches):
+            jobs.append(cached.begin(batches[index + 2], 5))
+        assert cached.finish(job).as_lists() == plain(batch, 5).as_lists()

@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors.numpy import save_file
 from tokenizers import Tokenizer
 
 ST_STATIC_EMBEDDING = "sentence_transformers.models.StaticEmbedding"
@@ -437,6 +433,13 @@ embeddings = model.encode(["It's dangerous to go alone!"])
     return "\n".join(front) + "\n" + body
 
 
+def save_file(tensors: dict[str, np.ndarray], path: str) -> None:
+    """Write tensors to a safetensors file (the writer is imported here: loading never needs it)."""
+    from safetensors.numpy import save_file as write
+
+    write(tensors, path)
+
+
 def atomic_replace_dir(staging: Path, target: Path) -> None:
     """Move a fully written staging folder into place of `target`.
 
@@ -444,6 +447,9 @@ def atomic_replace_dir(staging: Path, target: Path) -> None:
     moved into the new folder first, so nothing foreign is lost. The swap is two renames, so at every
     instant either the old or the new complete folder exists at `target` (or at its backup name).
     """
+    import shutil
+    import uuid
+
     if not target.exists():
         os.replace(staging, target)
         return
@@ -490,6 +496,10 @@ def save_folder(
     :return: The destination path.
     :raises NotADirectoryError: If `path` exists and is a file.
     """
+    # Imported here rather than at the top: `import model2vec` for inference should not pay for writers.
+    import shutil
+    import tempfile
+
     target = Path(path)
     if target.exists() and not target.is_dir():
         raise NotADirectoryError(f"Cannot save a model to {target}: it is a file.")

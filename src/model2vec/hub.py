@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -86,6 +85,8 @@ def push_saved(
     :param subfolder: Upload into this folder of the repository.
     :return: The commit reference returned by the hub client.
     """
+    import tempfile
+
     with tempfile.TemporaryDirectory() as tmp:
         folder = save(Path(tmp) / "model")
         return push_folder(folder, repo_id, private=private, token=token, subfolder=subfolder)

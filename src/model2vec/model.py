@@ -27,6 +27,7 @@ from model2vec.quantization import DType, quantize_embeddings, quantize_vocabula
 from model2vec.tokenization import (
     TextTokenizer,
     TokenBatch,
+    TokenJob,
     check_max_length,
     find_unk_token_id,
     median_token_length,
@@ -59,15 +60,17 @@ def _validated_stream(sentences: Iterable[Any]) -> Iterator[str]:
         yield text
 
 
-def _batches(items: Iterable[str], batch_size: int) -> Iterator[list[str]]:
-    """Yield consecutive lists of at most `batch_size` items (works for lists and streams)."""
+def _batches(items: Iterable[str], batch_size: int) -> Iterator[tuple[int, list[str]]]:
+    """Yield `(position of the first item, list of at most batch_size items)` (lists and streams)."""
     if isinstance(items, list):
         for start in range(0, len(items), batch_size):
-            yield items[start : start + batch_size]
+            yield start, items[start : start + batch_size]
         return
     iterator = iter(items)
+    start = 0
     while batch := list(islice(iterator, batch_size)):
-        yield batch
+        yield start, batch
+        start += len(batch)
 
 
 class StaticModel:
@@ -332,44 +335,43 @@ class StaticModel:
 
     def _results(
         self,
-        batches: Iterable[list[str]],
-        work: Callable[[list[str]], _T],
+        batches: Iterable[tuple[int, list[str]]],
+        max_length: int | None,
+        work: Callable[[int, list[str], TokenBatch], _T],
         parallel: bool,
     ) -> Iterator[tuple[int, _T]]:
-        """Apply `work` to each batch and yield (batch length, result) in order.
+        """Tokenise each batch, apply `work(start, batch, tokens)` and yield (batch length, result) in order.
 
-        In parallel mode a bounded number of batches is in flight: `cpu_count - 1` pool threads take
-        most batches and the calling thread computes every `cpu_count`-th itself instead of waiting
-        (one thread fewer: each thread that allocates gets its own malloc arena, which measured several
-        MB of peak memory). Tokenising and the numpy gathers release the GIL, so threads scale without
-        pickling the model or touching process-wide settings such as `TOKENIZERS_PARALLELISM`, and
-        memory stays bounded for streams.
+        In parallel mode the batches go through a two-stage pipeline: the calling thread looks words up
+        in the cache and pools, while one helper thread runs the Rust tokenizer on the words of the next
+        batch (the tokenizer releases the GIL and spreads a call over the cores with its own pool). At
+        most two batches are in flight, so memory stays bounded for streams, and no process-wide
+        setting such as `TOKENIZERS_PARALLELISM` is touched.
         """
-        workers = os.cpu_count() or 1
-        if not parallel or workers < 2:
-            for batch in batches:
-                yield len(batch), work(batch)
+        tokenizer = self._text_tokenizer
+        if not parallel or (os.cpu_count() or 1) < 2:
+            for start, batch in batches:
+                yield len(batch), work(start, batch, tokenizer(batch, max_length))
             return
-        with ThreadPoolExecutor(max_workers=workers - 1) as pool:
-            pending: deque[tuple[int, Future[_T]]] = deque()
-            for index, batch in enumerate(batches):
-                if index % workers == workers - 1:
-                    done: Future[_T] = Future()
-                    done.set_result(work(batch))
-                    pending.append((len(batch), done))
-                else:
-                    pending.append((len(batch), pool.submit(work, batch)))
-                while pending and (len(pending) >= 2 * workers or pending[0][1].done()):
-                    size, future = pending.popleft()
-                    yield size, future.result()
+        with ThreadPoolExecutor(max_workers=1) as helper:
+            pending: deque[tuple[int, list[str], TokenJob, Future[None]]] = deque()
+            for start, batch in batches:
+                job = tokenizer.begin(batch, max_length)
+                pending.append((start, batch, job, helper.submit(tokenizer.encode_missing, job)))
+                if len(pending) > 1:
+                    first, done, ready, future = pending.popleft()
+                    future.result()
+                    yield len(done), work(first, done, tokenizer.finish(ready))
             while pending:
-                size, future = pending.popleft()
-                yield size, future.result()
+                first, done, ready, future = pending.popleft()
+                future.result()
+                yield len(done), work(first, done, tokenizer.finish(ready))
 
     def _run(
         self,
         sentences: Any,
-        work: Callable[[list[str]], _T],
+        max_length: int | None,
+        work: Callable[[int, list[str], TokenBatch], _T],
         batch_size: int,
         show_progress_bar: bool,
         use_multiprocessing: bool,
@@ -379,13 +381,14 @@ class StaticModel:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
         total = len(sentences) if isinstance(sentences, Sized) else None
-        # Batches run in a thread pool: the Rust tokenizer and the numpy gathers release the GIL, so two
-        # batches overlap even though the word cache's lookups hold it (measured in benchmarks/encode.py:
-        # about 1.2x on 2 cores for 100k sentences, nothing for 5k long documents). Processes would scale further
-        # but need the model pickled or forked into each worker; threads keep memory bounded and touch
-        # no process-wide setting. An input of unknown length counts as large.
+        # Large inputs are pipelined (see `_results`): the Rust tokenizer releases the GIL, so it works on
+        # one batch while this thread does the GIL-bound word lookups and the pooling of another. A pool of
+        # threads each doing whole batches measured slower on 2 cores (the tokenizer's own threads then
+        # compete with ours) and used more memory (one malloc arena per thread). An input of unknown
+        # length counts as large.
         parallel = use_multiprocessing and (total is None or total > multiprocessing_threshold)
-        results = self._results(_batches(sentences, batch_size), work, parallel)
+        check_max_length(max_length)
+        results = self._results(_batches(sentences, batch_size), max_length, work, parallel)
         if not show_progress_bar:
             # tqdm is only imported when asked for: importing it costs a noticeable part of a small encode.
             yield from results
@@ -436,7 +439,8 @@ class StaticModel:
         :param show_progress_bar: Show a progress bar.
         :param max_length: Use at most this many tokens per text; None for no limit.
         :param batch_size: Texts per batch (memory bound; never changes results).
-        :param use_multiprocessing: Encode batches in parallel threads for large inputs.
+        :param use_multiprocessing: For large inputs, tokenise the next batch in a helper thread while
+            this one pools (False: all work stays in the calling thread, besides the tokenizer's own pool).
         :param multiprocessing_threshold: Minimum number of texts to go parallel.
         :param kwargs: `normalize` (bool) overrides the model setting for this call; others are ignored.
         :return: float32, C-contiguous, writable; `(n, dim)`, or `(dim,)` for a single str. A text
@@ -450,17 +454,17 @@ class StaticModel:
             return first
         texts = _as_text_collection(sentences)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        row = 0
-        for size, result in self._run(
+        # Each batch is pooled straight into its rows of `out` (no per-batch array to copy).
+        for _ in self._run(
             texts,
-            self._mean_worker(max_length, kwargs.get("normalize")),
+            max_length,
+            self._mean_worker(kwargs.get("normalize"), out),
             batch_size,
             show_progress_bar,
             use_multiprocessing,
             multiprocessing_threshold,
         ):
-            out[row : row + size] = result
-            row += size
+            pass
         return out
 
     def encode_iter(
@@ -481,7 +485,7 @@ class StaticModel:
         :param batch_size: Texts per yielded array (the last one may be shorter).
         :param max_length: Use at most this many tokens per text; None for no limit.
         :param show_progress_bar: Show a progress bar (counts texts; no total for generators).
-        :param use_multiprocessing: Encode batches in parallel threads.
+        :param use_multiprocessing: Tokenise the next batch in a helper thread while this one pools.
         :param kwargs: `normalize` (bool) overrides the model setting; others are ignored.
         :return: An iterator of arrays.
         :raises TypeError: If `sentences` is a str or an item is not a str (index counted over the stream).
@@ -491,7 +495,8 @@ class StaticModel:
             raise TypeError(f"encode_iter expects an iterable of str, got {type(sentences).__name__}.")
         for _, result in self._run(
             _validated_stream(sentences),
-            self._mean_worker(max_length, kwargs.get("normalize")),
+            max_length,
+            self._mean_worker(kwargs.get("normalize")),
             batch_size,
             show_progress_bar,
             use_multiprocessing,
@@ -499,16 +504,21 @@ class StaticModel:
         ):
             yield result
 
-    def _mean_worker(self, max_length: int | None, normalize: bool | None) -> Callable[[list[str]], np.ndarray]:
-        """Return the function that embeds one batch (arguments are validated here, before any work)."""
-        check_max_length(max_length)
+    def _mean_worker(
+        self, normalize: bool | None, out: np.ndarray | None = None
+    ) -> Callable[[int, list[str], TokenBatch], np.ndarray]:
+        """Return the function that pools one tokenised batch.
+
+        With `out`, a batch starting at text `start` is written to `out[start : start + len(batch)]`
+        (a view of which is returned); otherwise each batch gets a new array.
+        """
         table, weights = self._pooling_arrays()
         mapping = self.token_mapping
         do_normalize = self.normalize if normalize is None else bool(normalize)
 
-        def work(batch: list[str]) -> np.ndarray:
-            tokens = self._tokenize(batch, max_length)
-            return segment_mean(table, tokens.ids, tokens.offsets, weights, mapping, normalize=do_normalize)
+        def work(start: int, batch: list[str], tokens: TokenBatch) -> np.ndarray:
+            rows = None if out is None else out[start : start + len(batch)]
+            return segment_mean(table, tokens.ids, tokens.offsets, weights, mapping, do_normalize, out=rows)
 
         return work
 
@@ -528,7 +538,8 @@ class StaticModel:
         :param show_progress_bar: Show a progress bar.
         :param max_length: Use at most this many tokens per text; None for no limit.
         :param batch_size: Texts per batch.
-        :param use_multiprocessing: Encode batches in parallel threads for large inputs.
+        :param use_multiprocessing: For large inputs, tokenise the next batch in a helper thread while
+            this one pools (False: all work stays in the calling thread, besides the tokenizer's own pool).
         :param multiprocessing_threshold: Minimum number of texts to go parallel.
         :param kwargs: Ignored.
         :return: For a str, one `(n_tokens, dim)` float32 array; otherwise a list of them. Texts
@@ -538,13 +549,12 @@ class StaticModel:
         single = isinstance(sentences, str)
         texts = [sentences] if isinstance(sentences, str) else _as_text_collection(sentences)
 
-        def work(batch: list[str]) -> list[np.ndarray]:
-            tokens = self._tokenize(batch, max_length)
+        def work(_: int, batch: list[str], tokens: TokenBatch) -> list[np.ndarray]:
             return segment_sequences(self.embedding, tokens.ids, tokens.offsets, self.weights, self.token_mapping)
 
         sequences: list[np.ndarray] = []
         for _, result in self._run(
-            texts, work, batch_size, show_progress_bar, use_multiprocessing, multiprocessing_threshold
+            texts, max_length, work, batch_size, show_progress_bar, use_multiprocessing, multiprocessing_threshold
         ):
             sequences.extend(result)
         return sequences[0] if single else sequences

@@ -59,13 +59,15 @@ def segment_sums(
     weights: np.ndarray | None = None,
     mapping: np.ndarray | None = None,
     bucket_size: int = BUCKET_SIZE,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Sum each text's (weighted) token vectors in float32, adding its rows strictly in token order.
 
     Texts are sorted by length and pooled in buckets; step `j` adds the `j`-th row of every text in
-    the bucket that still has one. The sum of a text is therefore always `((0 + r0) + r1) + ...`,
+    the bucket that still has one. The sum of a text is therefore always `((r0 + r1) + r2) + ...`,
     computed with the same float32 operations whatever else is in the batch, so results are bitwise
-    independent of batching. There is no per-text Python loop: the loop runs over token positions.
+    independent of batching. There is no per-text Python loop: the loop runs over token positions,
+    and each step gathers into a reused buffer (no allocation per step).
 
     :param table: The embedding table (any float or int8 dtype; float32 is fastest).
     :param ids: Flat token ids of all texts.
@@ -73,31 +75,68 @@ def segment_sums(
     :param weights: Optional per-token weights (indexed by token id).
     :param mapping: Optional token id -> table row.
     :param bucket_size: Texts per bucket (speed only; never changes results).
-    :return: An `(n, dim)` float32 array of sums; texts without tokens give zero rows.
+    :param out: Optional `(n, dim)` float32 C-contiguous array to write the sums to (its contents are
+        ignored); a new one is made otherwise.
+    :return: An `(n, dim)` float32 array of sums (`out` if given); texts without tokens give zero rows.
+    :raises ValueError: If `out` has the wrong shape, dtype or layout.
+    :raises IndexError: If an id (after `mapping`) is outside the table.
     """
     n_texts = len(offsets) - 1
-    out = np.zeros((n_texts, table.shape[1]), dtype=np.float32)
+    dim = table.shape[1]
+    shape = (n_texts, dim)
+    if out is None:
+        out = np.empty(shape, dtype=np.float32)
+    elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float32 array of shape {shape}, got {out.dtype} {out.shape}.")
     lengths = np.diff(offsets)
     order = np.argsort(lengths, kind="stable")
-    order = order[lengths[order] > 0]
+    empty = int(np.searchsorted(lengths[order], 0, side="right"))
+    out[order[:empty]] = 0.0
+    order = order[empty:]
+    if not len(order):
+        return out
+    acc = np.empty((min(bucket_size, len(order)), dim), dtype=np.float32)
+    rows = np.empty_like(acc)
     for begin in range(0, len(order), bucket_size):
         chosen = order[begin : begin + bucket_size]
+        count = len(chosen)
         bucket_lengths = lengths[chosen]
-        starts = offsets[chosen]
         longest = int(bucket_lengths[-1])
-        acc = np.zeros((len(chosen), table.shape[1]), dtype=np.float32)
-        # Lengths ascend within the bucket, so the texts that have a token at position j are a suffix.
+        # Lengths ascend within the bucket, so the texts with a token at position j are the suffix
+        # starting at first_active[j] (every text has a first token: first_active[0] == 0).
         first_active = np.searchsorted(bucket_lengths, np.arange(longest), side="right")
-        for position in range(longest):
-            active = int(first_active[position])
-            token_ids = ids[starts[active:] + position]
-            rows = table[token_ids if mapping is None else mapping[token_ids]]
-            if weights is not None:
-                rows = rows * weights[token_ids][:, None]
-            target = acc[active:]
-            np.add(target, rows, out=target)
-        out[chosen] = acc
+        active = count - first_active
+        # The bucket's ids in position-major order: every text's first id, then every second id, ...
+        position = np.repeat(np.arange(longest), active)
+        text = np.arange(len(position)) - np.repeat(np.cumsum(active) - active - first_active, active)
+        token_ids = ids[offsets[chosen][text] + position]
+        row_ids = token_ids if mapping is None else mapping[token_ids]
+        if row_ids.min() < 0 or row_ids.max() >= len(table):
+            raise IndexError(f"Token rows must be in [0, {len(table)}), got {row_ids.min()}..{row_ids.max()}.")
+        scale = None if weights is None else weights[token_ids].astype(np.float32)[:, None]
+        bounds = np.concatenate(([0], np.cumsum(active))).tolist()
+        starts = first_active.tolist()
+        bucket = acc[:count]
+        for step in range(longest):
+            first, end = bounds[step], bounds[step + 1]
+            target = bucket if step == 0 else rows[: end - first]
+            _gather(table, row_ids[first:end], target)
+            if scale is not None:
+                target *= scale[first:end]
+            if step:
+                into = bucket[starts[step] :]
+                np.add(into, target, out=into)
+        out[chosen] = bucket
     return out
+
+
+def _gather(table: np.ndarray, row_ids: np.ndarray, target: np.ndarray) -> None:
+    """Copy `table[row_ids]` into the float32 `target` (ids already checked to be in range)."""
+    if table.dtype == np.float32:
+        # "clip" skips numpy's bounds-check copy of `out` (ids were checked by the caller).
+        np.take(table, row_ids, axis=0, out=target, mode="clip")
+    else:
+        target[...] = table[row_ids]
 
 
 def segment_mean(
@@ -107,6 +146,7 @@ def segment_mean(
     weights: np.ndarray | None = None,
     mapping: np.ndarray | None = None,
     normalize: bool = False,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Mean of each text's token vectors (sum of weighted rows / token count), optionally normalised.
 
@@ -116,9 +156,11 @@ def segment_mean(
     :param weights: Optional per-token weights.
     :param mapping: Optional token id -> row mapping.
     :param normalize: Whether to L2-normalise the means.
-    :return: An `(n, dim)` float32 C-contiguous array; texts without tokens give zero rows.
+    :param out: Optional `(n, dim)` float32 C-contiguous array to write the means to.
+    :return: An `(n, dim)` float32 C-contiguous array (`out` if given); texts without tokens give zero rows.
+    :raises ValueError: If `out` has the wrong shape, dtype or layout.
     """
-    sums = segment_sums(table, ids, offsets, weights, mapping)
+    sums = segment_sums(table, ids, offsets, weights, mapping, out=out)
     counts = np.maximum(np.diff(offsets), 1).astype(np.float32)[:, None]
     sums /= counts
     if normalize:

@@ -12,7 +12,7 @@ import json
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, pairwise, repeat
 from typing import Any
 
@@ -50,6 +50,31 @@ class TokenBatch:
         flat = self.ids.tolist()
         bounds = self.offsets.tolist()
         return [flat[start:end] for start, end in pairwise(bounds)]
+
+
+@dataclass
+class TokenJob:
+    """A batch on its way through `TextTokenizer.begin` -> `encode_missing` -> `finish` (internal state).
+
+    :param texts: The texts, already cut to the character bound.
+    :param max_length: The token limit.
+    :param parts: Each text's words (word-cache path).
+    :param cut: Texts whose words were cut at `max_length`.
+    :param words: All words, text after text.
+    """
+
+    texts: list[str]
+    max_length: int | None
+    parts: list[list[str]] = field(default_factory=list)
+    cut: list[int] = field(default_factory=list)
+    words: list[str] = field(default_factory=list)
+    slots: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # -1: not cached
+    absent: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # where slots are -1
+    missing: list[str] = field(default_factory=list)  # the distinct words not cached
+    generation: int = 0  # the cache generation the slots belong to
+    encoded: tuple[list[str], np.ndarray, np.ndarray] | None = None  # `_encode_words` of `missing`
+    gathered: tuple[np.ndarray, np.ndarray] | None = None  # all ids and the ids per word, once complete
+    id_lists: list[list[int]] = field(default_factory=list)  # whole-text path: ids of each text
 
 
 def prepare_tokenizer(tokenizer: Tokenizer) -> Tokenizer:
@@ -459,74 +484,106 @@ class TextTokenizer:
             parts[i].pop()  # the unsplit remainder of the text
         return parts, cut
 
-    def _word_ids(self, texts: list[str], max_length: int | None) -> tuple[np.ndarray, np.ndarray]:
-        """Flat ids and per-text lengths through the word cache.
+    def begin(self, texts: Sequence[str], max_length: int | None) -> TokenJob:
+        """First step of tokenising a batch: everything that needs the cache or the GIL, before the Rust work.
 
-        With `max_length`, only the first `max_length` words of a text are looked at, since they
-        usually give at least `max_length` tokens; the rare text whose first words give fewer (empty
-        words from double spaces, words that normalise to nothing) is redone with all its words.
-        """
-        parts, cut = self._split(texts, max_length)
-        while True:
-            flat, text_lengths = self._lookup(parts)
-            redo = [i for i in cut if text_lengths[i] < max_length] if max_length is not None else []
-            if not redo:
-                return flat, text_lengths
-            for i in redo:
-                parts[i] = texts[i].split(" ")
-            cut = []
-
-    def _lookup(self, parts: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
-        """All ids of the texts' words, concatenated, and the number of ids of each text."""
-        words = list(chain.from_iterable(parts))
-        words_per_text = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
-        while True:
-            with self._lock:
-                # One pass: the slot of every cached word, -1 for the others.
-                slots = np.fromiter(map(self._index.get, words, repeat(-1)), dtype=np.int64, count=len(words))
-                absent = np.flatnonzero(slots < 0)
-                if not len(absent):
-                    flat, lengths = self._gather(slots)
-                    break
-                # In order of first appearance, so a full cache keeps a batch's earliest words.
-                missing = list(dict.fromkeys(words[i] for i in absent.tolist()))
-                generation = self._generation
-            # The Rust tokenizer runs without the lock (it releases the GIL).
-            ordered, ids, counts = _encode_words(self.tokenizer, missing, self.separator)
-            with self._lock:
-                if generation != self._generation:
-                    continue  # another thread emptied the cache meanwhile: the slots are stale
-                added = self._insert(ordered, ids, counts)
-                index = self._index
-                slots[absent] = np.fromiter((index[words[i]] for i in absent.tolist()), np.int64, len(absent))
-                flat, lengths = self._gather(slots)
-                self._trim(added)
-            break
-        # Every text has at least one part (split always returns one), so reduceat's offsets ascend.
-        word_offsets = np.cumsum(words_per_text) - words_per_text
-        text_lengths = np.add.reduceat(lengths, word_offsets) if len(parts) else np.zeros(0, dtype=np.int64)
-        return flat, text_lengths
-
-    def __call__(self, texts: Sequence[str], max_length: int | None, drop_unknown: bool = True) -> TokenBatch:
-        """Tokenise texts into flat ids and offsets.
-
-        Each text keeps its first `max_length` tokens (no special tokens are added); unknown tokens are
-        removed after truncation, so they count towards the limit like any other token.
+        `begin`, then `encode_missing` (which releases the GIL and may run in another thread), then
+        `finish` give the same result as calling the tokenizer; splitting them lets a caller tokenise
+        one batch while it pools another. Jobs may be begun before earlier ones are finished.
 
         :param texts: The texts (already validated as `str`).
         :param max_length: Maximum tokens per text, or None for no limit.
-        :param drop_unknown: Whether to drop the unknown token.
-        :return: The batch.
+        :return: The job to pass on.
         :raises ValueError: If `max_length` is not a positive integer or None.
         """
         check_max_length(max_length)
-        texts = _cut_texts(list(texts), max_length)
-        if self.use_word_cache:
-            flat, lengths = self._word_ids(texts, max_length)
-        else:
-            id_lists = _encode_ids(self.tokenizer, texts)
+        cut_texts = _cut_texts(list(texts), max_length)
+        if not self.use_word_cache:
+            return TokenJob(cut_texts, max_length)
+        # With `max_length`, only the first `max_length` words of a text are looked at, since they
+        # usually give at least `max_length` tokens; `finish` redoes the rare text whose first words
+        # give fewer (empty words from double spaces, words that normalise to nothing).
+        parts, cut = self._split(cut_texts, max_length)
+        job = TokenJob(cut_texts, max_length, parts, cut, list(chain.from_iterable(parts)))
+        self._look_up(job)
+        return job
+
+    def _look_up(self, job: TokenJob) -> None:
+        """Find the cache slot of each of `job`'s words and list the missing ones, in order of first appearance."""
+        words = job.words
+        with self._lock:
+            # One pass: the slot of every cached word, -1 for the others.
+            slots = np.fromiter(map(self._index.get, words, repeat(-1)), dtype=np.int64, count=len(words))
+            absent = np.flatnonzero(slots < 0)
+            job.slots, job.absent, job.generation, job.encoded = slots, absent, self._generation, None
+            # Gathered under the lock: another thread may empty and refill the pool afterwards.
+            job.gathered = None if len(absent) else self._gather(slots)
+        # In order of first appearance, so a full cache keeps a batch's earliest words.
+        job.missing = list(dict.fromkeys(words[i] for i in absent.tolist())) if len(absent) else []
+
+    def encode_missing(self, job: TokenJob) -> None:
+        """Run the Rust tokenizer on what `job` still needs (releases the GIL; safe in another thread).
+
+        :param job: A job from `begin`.
+        """
+        if not self.use_word_cache:
+            job.id_lists = _encode_ids(self.tokenizer, job.texts)
+        elif job.missing:
+            job.encoded = _encode_words(self.tokenizer, job.missing, self.separator)
+
+    def finish(self, job: TokenJob, drop_unknown: bool = True) -> TokenBatch:
+        """Last step: store new words in the cache and assemble the batch (see `__call__`).
+
+        :param job: A job from `begin` that went through `encode_missing`.
+        :param drop_unknown: Whether to drop the unknown token.
+        :return: The batch.
+        """
+        max_length = job.max_length
+        if not self.use_word_cache:
+            id_lists = job.id_lists
             lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
             flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int64, count=int(lengths.sum()))
+            return self._truncate(flat, lengths, max_length, drop_unknown)
+        while True:
+            flat, word_lengths = self._word_ids(job)
+            words_per_text = np.fromiter(map(len, job.parts), dtype=np.int64, count=len(job.parts))
+            # Every text has at least one part (split always returns one), so reduceat's offsets ascend.
+            word_offsets = np.cumsum(words_per_text) - words_per_text
+            lengths = np.add.reduceat(word_lengths, word_offsets) if len(job.parts) else np.zeros(0, np.int64)
+            redo = [i for i in job.cut if lengths[i] < max_length] if max_length is not None else []
+            if not redo:
+                return self._truncate(flat, lengths, max_length, drop_unknown)
+            for i in redo:
+                job.parts[i] = job.texts[i].split(" ")
+            job.cut = []
+            job.words = list(chain.from_iterable(job.parts))
+            self._look_up(job)
+            self.encode_missing(job)
+
+    def _word_ids(self, job: TokenJob) -> tuple[np.ndarray, np.ndarray]:
+        """All ids of the job's words, concatenated, and the number of ids of each word.
+
+        New words are added to the cache first. If the cache was emptied since the job's look-up (by
+        another thread), its slots are stale and the words are looked up and tokenised again.
+        """
+        while job.gathered is None:
+            with self._lock:
+                if job.generation == self._generation:
+                    added = self._insert(*job.encoded) if job.encoded is not None else []
+                    index, words = self._index, job.words
+                    positions = job.absent.tolist()
+                    job.slots[job.absent] = np.fromiter((index[words[i]] for i in positions), np.int64, len(positions))
+                    job.gathered = self._gather(job.slots)
+                    self._trim(added)
+                    break
+            self._look_up(job)
+            self.encode_missing(job)
+        return job.gathered
+
+    def _truncate(
+        self, flat: np.ndarray, lengths: np.ndarray, max_length: int | None, drop_unknown: bool
+    ) -> TokenBatch:
+        """Keep each text's first `max_length` ids, then drop unknown ones; build the batch."""
         keep: np.ndarray | None = None
         if max_length is not None and len(lengths) and int(lengths.max()) > max_length:
             starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
@@ -541,6 +598,22 @@ class TextTokenizer:
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         return TokenBatch(ids=flat, offsets=offsets)
+
+    def __call__(self, texts: Sequence[str], max_length: int | None, drop_unknown: bool = True) -> TokenBatch:
+        """Tokenise texts into flat ids and offsets.
+
+        Each text keeps its first `max_length` tokens (no special tokens are added); unknown tokens are
+        removed after truncation, so they count towards the limit like any other token.
+
+        :param texts: The texts (already validated as `str`).
+        :param max_length: Maximum tokens per text, or None for no limit.
+        :param drop_unknown: Whether to drop the unknown token.
+        :return: The batch.
+        :raises ValueError: If `max_length` is not a positive integer or None.
+        """
+        job = self.begin(texts, max_length)
+        self.encode_missing(job)
+        return self.finish(job, drop_unknown)
 
 
 def tokenize_batch(
