@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -258,3 +260,70 @@ def test_interleaved_jobs_stay_exact_when_the_cache_is_emptied_between_steps() -
         if index + 2 < len(batches):
             jobs.append(cached.begin(batches[index + 2], 5))
         assert cached.finish(job).as_lists() == plain(batch, 5).as_lists()
+
+
+def _shortcut_tokenizer() -> Tokenizer:
+    """WordPiece with "|" in its vocabulary (punctuation separator) and awkward added tokens."""
+    from tokenizers import AddedToken, normalizers
+
+    vocab = {w: i for i, w in enumerate([*WORDS, "|", "abc", "ab", "##c", "foo", "f", "##o", "[", "]", "cl", "##s"])}
+    tokenizer = Tokenizer(WordPiece(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.add_special_tokens(["[CLS]", "[SEP]"])
+    # Matched on the raw text only: lowercasing first would change which words they match.
+    tokenizer.add_tokens([AddedToken("abc", normalized=False), AddedToken("Foo", normalized=False)])
+    tokenizer.add_tokens([AddedToken("newword", normalized=True)])
+    return tokenizer
+
+
+SHORTCUT_PIECES = [
+    *PIECES,
+    "ABC",
+    "abc",
+    "xabcx",
+    "Foo",
+    "foo",
+    "FOO",
+    "[cls]",
+    "[CLS]x",
+    "NewWord",
+    "a|b",
+    "Hello|World",
+    "x\ty",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts=st.lists(st.lists(st.sampled_from(SHORTCUT_PIECES), max_size=10).map(" ".join), min_size=1, max_size=8))
+def test_ascii_shortcut_gives_the_tokenizers_ids(texts: list[str]) -> None:
+    tokenizer = prepare_tokenizer(_shortcut_tokenizer())
+    cached = TextTokenizer(tokenizer, unk_token_id=None)
+    assert cached.shortcut is not None and cached.shortcut.lowercase
+    plain = TextTokenizer(tokenizer, unk_token_id=None)
+    plain.use_word_cache = False
+    assert cached(texts, None).as_lists() == plain(texts, None).as_lists()
+
+
+def test_ascii_shortcut_only_where_exact() -> None:
+    from tokenizers import normalizers
+
+    from model2vec.tokenization import find_separator, find_shortcut
+
+    def shortcut_of(tokenizer: Tokenizer) -> object:
+        spec = json.loads(tokenizer.to_str())
+        return find_shortcut(tokenizer, spec, find_separator(tokenizer, spec))
+
+    tokenizer = _shortcut_tokenizer()
+    found = shortcut_of(tokenizer)
+    assert found is not None
+    assert set(found.guarded) == {"[CLS]", "[SEP]", "abc", "Foo"}  # newword is matched after normalising
+    tokenizer.normalizer = normalizers.Sequence([normalizers.NFC()])
+    found = shortcut_of(tokenizer)
+    assert found is not None and not found.lowercase
+    tokenizer.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Replace("a", "b")])
+    assert shortcut_of(tokenizer) is None  # Replace changes ASCII
+    tokenizer.normalizer = None
+    assert shortcut_of(tokenizer) is None  # nothing to skip
+    # Without "|" in the vocabulary the separator is an added token, which lowercasing could break.
+    assert shortcut_of(_with_specials()) is None
