@@ -135,7 +135,8 @@ def main() -> None:
     for data_name, mode, _ in cases:
         ours, ref = speed(f"ours/{data_name}/{mode}"), speed(f"reference/{data_name}/{mode}")
         rows.append({"case": f"{data_name} ({mode})", "ours_texts_per_s": ours, "reference_texts_per_s": ref,
-                     "ratio": ours / ref})  # fmt: skip
+                     "ratio": ours / ref, "ours_peak_mb": stat(f"ours/{data_name}/{mode}", "peak_mb"),
+                     "reference_peak_mb": stat(f"reference/{data_name}/{mode}", "peak_mb")})  # fmt: skip
     teacher_speed = teacher["n"] / teacher["encode_s"]
     summary = {
         "rows": rows,
@@ -157,15 +158,17 @@ def main() -> None:
         "n_docs": n_docs,
         "reps": reps,
         "command": " ".join([".venv/bin/python", "benchmarks/encode.py", *sys.argv[1:]]),
+        "teacher": teacher,
+        "runs": runs,  # every run's own figures, for checking the medians
     }
     if args.stream:
         streamed = run(OURS, "--impl", "model2vec", "--model", str(MODEL), "--data", str(sentences), "--mode", "stream")
         summary["stream"] = streamed
 
-    print(f"\n{'case':22s} {'ours/s':>10s} {'reference/s':>12s} {'ratio':>7s}")
+    print(f"\n{'case':22s} {'ours/s':>10s} {'reference/s':>12s} {'ratio':>7s} {'peak MB ours/ref':>17s}")
     for row in rows:
         print(f"{row['case']:22s} {row['ours_texts_per_s']:>10.0f} {row['reference_texts_per_s']:>12.0f} "
-              f"{row['ratio']:>6.2f}x")  # fmt: skip
+              f"{row['ratio']:>6.2f}x {row['ours_peak_mb']:>8.0f}/{row['reference_peak_mb']:.0f}")  # fmt: skip
     print(f"teacher (sentence-transformers, {args.teacher_sample} sentences): {teacher_speed:.0f}/s; "
           f"ours default is {summary['ours_vs_teacher']:.0f}x faster")  # fmt: skip
     print(f"load time: ours {summary['load_s']['ours']:.3f}s, reference {summary['load_s']['reference']:.3f}s")

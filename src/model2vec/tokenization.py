@@ -58,18 +58,16 @@ class TokenJob:
 
     :param texts: The texts, already cut to the character bound.
     :param max_length: The token limit.
-    :param parts: Each text's words (word-cache path).
-    :param cut: Texts whose words were cut at `max_length`.
-    :param words: All words, text after text.
     """
 
     texts: list[str]
     max_length: int | None
-    parts: list[list[str]] = field(default_factory=list)
-    cut: list[int] = field(default_factory=list)
-    words: list[str] = field(default_factory=list)
+    whole: set[int] = field(default_factory=set)  # texts to split in full (their first words were too few)
+    cut: list[int] = field(default_factory=list)  # texts whose words were cut at `max_length`
+    words_per_text: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     slots: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # -1: not cached
     absent: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # where slots are -1
+    absent_words: list[str] = field(default_factory=list)  # the words at those positions
     missing: list[str] = field(default_factory=list)  # the distinct words not cached
     generation: int = 0  # the cache generation the slots belong to
     encoded: tuple[list[str], np.ndarray, np.ndarray] | None = None  # `_encode_words` of `missing`
@@ -464,6 +462,12 @@ def _cut_texts(texts: list[str], max_length: int | None) -> list[str]:
     return [text[:limit] if len(text) > limit else text for text in texts]
 
 
+# Words remembered by default. Measured on 100k sentences and 5k documents (benchmarks/encode.py): 20k-80k
+# words encode equally fast (frequent words arrive early and stay; rare ones are cheap to tokenise again),
+# while every 10k words cost about 2 MB.
+DEFAULT_CACHE_SIZE = 30_000
+
+
 class TextTokenizer:
     """Turns batches of texts into `TokenBatch`es, caching the ids of words when that is exact.
 
@@ -488,7 +492,7 @@ class TextTokenizer:
         self,
         tokenizer: Tokenizer,
         unk_token_id: int | None,
-        cache_size: int = 50_000,
+        cache_size: int = DEFAULT_CACHE_SIZE,
         spec: dict[str, Any] | None = None,
     ) -> None:
         self.tokenizer = tokenizer
@@ -576,22 +580,13 @@ class TextTokenizer:
         # Gathered under the lock: another thread may empty and refill the pool afterwards.
         return self._pool[positions].astype(np.int64), lengths
 
-    def _split(self, texts: list[str], max_length: int | None) -> tuple[list[list[str]], list[int]]:
-        """Space-separated words of each text, at most `max_length` of them; also which texts were cut."""
-        if max_length is None:
-            return [text.split(" ") for text in texts], []
-        parts = [text.split(" ", max_length) for text in texts]
-        cut = [i for i, words in enumerate(parts) if len(words) > max_length]
-        for i in cut:
-            parts[i].pop()  # the unsplit remainder of the text
-        return parts, cut
-
     def begin(self, texts: Sequence[str], max_length: int | None) -> TokenJob:
         """First step of tokenising a batch: everything that needs the cache or the GIL, before the Rust work.
 
         `begin`, then `encode_missing` (which releases the GIL and may run in another thread), then
         `finish` give the same result as calling the tokenizer; splitting them lets a caller tokenise
-        one batch while it pools another. Jobs may be begun before earlier ones are finished.
+        one batch while it pools another. Jobs may be begun before earlier ones are finished. A job
+        keeps only the cache slots of its words and the words still missing, not all its words.
 
         :param texts: The texts (already validated as `str`).
         :param max_length: Maximum tokens per text, or None for no limit.
@@ -599,20 +594,34 @@ class TextTokenizer:
         :raises ValueError: If `max_length` is not a positive integer or None.
         """
         check_max_length(max_length)
-        cut_texts = _cut_texts(list(texts), max_length)
-        if not self.use_word_cache:
-            return TokenJob(cut_texts, max_length)
-        # With `max_length`, only the first `max_length` words of a text are looked at, since they
-        # usually give at least `max_length` tokens; `finish` redoes the rare text whose first words
-        # give fewer (empty words from double spaces, words that normalise to nothing).
-        parts, cut = self._split(cut_texts, max_length)
-        job = TokenJob(cut_texts, max_length, parts, cut, list(chain.from_iterable(parts)))
-        self._look_up(job)
+        job = TokenJob(_cut_texts(list(texts), max_length), max_length)
+        if self.use_word_cache:
+            self._look_up(job, self._words(job))
         return job
 
-    def _look_up(self, job: TokenJob) -> None:
-        """Find the cache slot of each of `job`'s words and list the missing ones, in order of first appearance."""
-        words = job.words
+    def _words(self, job: TokenJob) -> list[str]:
+        """All space-separated words of the job's texts, text after text; sets `words_per_text` and `cut`.
+
+        With `max_length`, only the first `max_length` words of a text are taken, since they usually
+        give at least `max_length` tokens; `finish` redoes the rare text whose first words give fewer
+        (empty words from double spaces, words that normalise to nothing) with all its words.
+        """
+        texts, max_length = job.texts, job.max_length
+        if max_length is None:
+            parts = [text.split(" ") for text in texts]
+            job.cut = []
+        else:
+            parts = [text.split(" ", max_length) for text in texts]
+            job.cut = [i for i, words in enumerate(parts) if len(words) > max_length and i not in job.whole]
+            for i in job.cut:
+                parts[i].pop()  # the unsplit remainder of the text
+        for i in job.whole:
+            parts[i] = texts[i].split(" ")
+        job.words_per_text = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        return list(chain.from_iterable(parts))
+
+    def _look_up(self, job: TokenJob, words: list[str]) -> None:
+        """Find the cache slot of each word and list the missing ones, in order of first appearance."""
         with self._lock:
             # One pass: the slot of every cached word, -1 for the others.
             slots = np.fromiter(map(self._index.get, words, repeat(-1)), dtype=np.int64, count=len(words))
@@ -620,8 +629,9 @@ class TextTokenizer:
             job.slots, job.absent, job.generation, job.encoded = slots, absent, self._generation, None
             # Gathered under the lock: another thread may empty and refill the pool afterwards.
             job.gathered = None if len(absent) else self._gather(slots)
+        job.absent_words = [words[i] for i in absent.tolist()]
         # In order of first appearance, so a full cache keeps a batch's earliest words.
-        job.missing = list(dict.fromkeys(words[i] for i in absent.tolist())) if len(absent) else []
+        job.missing = list(dict.fromkeys(job.absent_words))
 
     def encode_missing(self, job: TokenJob) -> None:
         """Run the Rust tokenizer on what `job` still needs (releases the GIL; safe in another thread).
@@ -648,18 +658,14 @@ class TextTokenizer:
             return self._truncate(flat, lengths, max_length, drop_unknown)
         while True:
             flat, word_lengths = self._word_ids(job)
-            words_per_text = np.fromiter(map(len, job.parts), dtype=np.int64, count=len(job.parts))
-            # Every text has at least one part (split always returns one), so reduceat's offsets ascend.
-            word_offsets = np.cumsum(words_per_text) - words_per_text
-            lengths = np.add.reduceat(word_lengths, word_offsets) if len(job.parts) else np.zeros(0, np.int64)
+            # Every text has at least one word (split always returns one), so reduceat's offsets ascend.
+            word_offsets = np.cumsum(job.words_per_text) - job.words_per_text
+            lengths = np.add.reduceat(word_lengths, word_offsets) if len(job.texts) else np.zeros(0, np.int64)
             redo = [i for i in job.cut if lengths[i] < max_length] if max_length is not None else []
             if not redo:
                 return self._truncate(flat, lengths, max_length, drop_unknown)
-            for i in redo:
-                job.parts[i] = job.texts[i].split(" ")
-            job.cut = []
-            job.words = list(chain.from_iterable(job.parts))
-            self._look_up(job)
+            job.whole.update(redo)
+            self._look_up(job, self._words(job))
             self.encode_missing(job)
 
     def _word_ids(self, job: TokenJob) -> tuple[np.ndarray, np.ndarray]:
@@ -672,13 +678,12 @@ class TextTokenizer:
             with self._lock:
                 if job.generation == self._generation:
                     added = self._insert(*job.encoded) if job.encoded is not None else []
-                    index, words = self._index, job.words
-                    positions = job.absent.tolist()
-                    job.slots[job.absent] = np.fromiter((index[words[i]] for i in positions), np.int64, len(positions))
+                    found = map(self._index.__getitem__, job.absent_words)
+                    job.slots[job.absent] = np.fromiter(found, np.int64, len(job.absent_words))
                     job.gathered = self._gather(job.slots)
                     self._trim(added)
                     break
-            self._look_up(job)
+            self._look_up(job, self._words(job))
             self.encode_missing(job)
         return job.gathered
 
