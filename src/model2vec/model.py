@@ -11,16 +11,18 @@ import os
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
-from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from itertools import islice
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numpy as np
 from tokenizers import Tokenizer
 
 from model2vec import format as fmt
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 from model2vec.hub import push_saved, resolve_model_path
 from model2vec.pooling import float32_table, segment_mean, segment_sequences
 from model2vec.quantization import DType, quantize_embeddings, quantize_vocabulary, truncate_dimensions
@@ -353,6 +355,9 @@ class StaticModel:
             for start, batch in batches:
                 yield len(batch), work(start, batch, tokenizer(batch, max_length))
             return
+        # Imported here: the executor (and the logging it pulls in) costs memory that one-thread use never needs.
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=1) as helper:
             pending: deque[tuple[int, list[str], TokenJob, Future[None]]] = deque()
             for start, batch in batches:
