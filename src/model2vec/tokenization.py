@@ -527,7 +527,7 @@ class TextTokenizer:
 
         :return: The words actually added, in slot order.
         """
-        keep = np.fromiter((word not in self._index for word in words), dtype=bool, count=len(words))
+        keep = ~np.fromiter(map(self._index.__contains__, words), dtype=bool, count=len(words))
         if not keep.all():
             flat = flat[np.repeat(keep, lengths)]
             lengths = lengths[keep]
