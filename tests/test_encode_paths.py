@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -327,3 +328,55 @@ def test_ascii_shortcut_only_where_exact() -> None:
     assert shortcut_of(tokenizer) is None  # nothing to skip
     # Without "|" in the vocabulary the separator is an added token, which lowercasing could break.
     assert shortcut_of(_with_specials()) is None
+
+
+def test_concurrent_encodes_share_the_cache_exactly() -> None:
+    # Several user threads encode through one model at once, each with its own pipeline; a tiny cache
+    # is emptied again and again under them. Every result must equal a quiet single-threaded run.
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(4)
+    vocab = [*WORDS[2:], "cats", "dogs,", "hello.world", "Big", "RED!", "naïve"]
+    inputs = [[" ".join(rng.choice(vocab, size=int(rng.integers(1, 9)))) for _ in range(400)] for _ in range(6)]
+    model = make_model(normalize=True)
+    model._text_tokenizer.cache_size = 4
+    expected = [make_model(normalize=True).encode(texts, use_multiprocessing=False) for texts in inputs]
+
+    def run(texts: list[str]) -> np.ndarray:
+        return model.encode(texts, batch_size=16, use_multiprocessing=True, multiprocessing_threshold=0)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(run, inputs))
+    for got, want in zip(results, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_failing_tokenizer_call_surfaces_from_the_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = make_model()
+    texts = [f"the cat {i}" for i in range(100)]
+
+    def broken(job: object) -> None:
+        raise RuntimeError("tokenizer exploded")
+
+    monkeypatch.setattr(model._text_tokenizer, "encode_missing", broken)
+    with pytest.raises(RuntimeError, match="exploded"):
+        model.encode(texts, batch_size=10, multiprocessing_threshold=0)
+    stream = model.encode_iter(iter(texts), batch_size=10)
+    with pytest.raises(RuntimeError, match="exploded"):
+        next(stream)
+
+
+def test_stopping_a_stream_early_ends_its_pipeline() -> None:
+    model = make_model()
+    produced: list[int] = []
+
+    def texts() -> Iterator[str]:
+        for i in range(10_000):
+            produced.append(i)
+            yield f"the cat {i}"
+
+    stream = model.encode_iter(texts(), batch_size=10)
+    first = next(stream)
+    stream.close()
+    assert first.shape == (10, model.dim)
+    assert len(produced) <= 40  # only the batches in flight were read
