@@ -476,7 +476,9 @@ class TextTokenizer:
     For tokenizers where `splits_exactly_on_spaces` holds, a text's ids are the concatenation of the
     ids of its space-separated parts, so each distinct part is tokenised once and remembered. Frequent
     words make most lookups hits, which is much faster than tokenising every text. Other tokenizers
-    tokenise whole texts. Both paths give identical ids.
+    tokenise whole texts. Both paths give identical ids. Calling the object tokenises a batch at once;
+    `begin`, `encode_missing` and `finish` do the same in three steps so that the Rust work of one
+    batch can overlap other work (see `StaticModel._results`).
 
     :param tokenizer: A tokenizer prepared by `prepare_tokenizer` (no padding, no truncation).
     :param unk_token_id: The unknown token's id (dropped from results), or None.
@@ -486,8 +488,8 @@ class TextTokenizer:
     :param spec: The tokenizer's parsed JSON, if already at hand.
 
     The cache is safe to share between threads: new words are tokenised outside the lock (the Rust
-    tokenizer releases the GIL), everything read from the cache is read under the lock, and a thread
-    whose slots were invalidated by an emptying meanwhile starts its lookup again.
+    tokenizer releases the GIL), everything read from the cache is read under the lock, and a job
+    whose slots were invalidated by an emptying meanwhile is looked up again.
     """
 
     def __init__(
