@@ -26,13 +26,16 @@ def corpus_lines(limit: int) -> list[str]:
 
 
 @pytest.mark.parametrize("name", ["m2v-minilm-l6-fp16", "potion-int8-128d"])
-def test_real_text_equals_straightforward(name: str) -> None:
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_real_text_equals_straightforward(name: str, pipelined: bool) -> None:
     root = require_reference_format()
     model = StaticModel.from_pretrained(root / name)
     golden = json.loads((root / "golden_sentences.json").read_text())["sentences"]
     texts = corpus_lines(3000) + golden
-    fast = model.encode(texts, batch_size=256)
     for max_length in (512, 16):
-        fast = model.encode(texts, batch_size=256, max_length=max_length)
+        # Threshold 0 sends even this input through the two-thread pipeline.
+        fast = model.encode(
+            texts, batch_size=256, max_length=max_length, multiprocessing_threshold=0 if pipelined else 10**9
+        )
         slow = np.stack([straightforward(model, text, max_length) for text in texts])
         np.testing.assert_allclose(fast, slow, atol=1e-6, rtol=0)
