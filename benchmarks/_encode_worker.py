@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import resource
 import time
 
 
@@ -23,8 +22,16 @@ def rss_mb() -> float:
 
 
 def peak_mb() -> float:
-    """Peak resident set size of this process in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident set size of this process in MiB (Linux `VmHWM`).
+
+    Not `ru_maxrss`: Linux carries the parent's resident size across fork+exec into the child's
+    `ru_maxrss`, so a large benchmark driver would inflate every worker's figure.
+    """
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def main() -> None:
