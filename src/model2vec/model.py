@@ -20,9 +20,6 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from model2vec import format as fmt
-
-if TYPE_CHECKING:
-    from concurrent.futures import Future
 from model2vec.hub import push_saved, resolve_model_path
 from model2vec.pooling import float32_table, segment_mean, segment_sequences
 from model2vec.quantization import DType, quantize_embeddings, quantize_vocabulary, truncate_dimensions
@@ -37,6 +34,9 @@ from model2vec.tokenization import (
     tokenizer_json,
     validate_texts,
 )
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 DEFAULT_MAX_LENGTH = 512
 # Largest float32 working copy of the table kept for fast pooling; bigger tables are pooled directly.
@@ -360,17 +360,19 @@ class StaticModel:
 
         with ThreadPoolExecutor(max_workers=1) as helper:
             pending: deque[tuple[int, list[str], TokenJob, Future[None]]] = deque()
+
+            def finish_oldest() -> tuple[int, _T]:
+                start, batch, job, encoded = pending.popleft()
+                encoded.result()  # re-raises anything the helper raised
+                return len(batch), work(start, batch, tokenizer.finish(job))
+
             for start, batch in batches:
                 job = tokenizer.begin(batch, max_length)
                 pending.append((start, batch, job, helper.submit(tokenizer.encode_missing, job)))
                 if len(pending) > 1:
-                    first, done, ready, future = pending.popleft()
-                    future.result()
-                    yield len(done), work(first, done, tokenizer.finish(ready))
+                    yield finish_oldest()
             while pending:
-                first, done, ready, future = pending.popleft()
-                future.result()
-                yield len(done), work(first, done, tokenizer.finish(ready))
+                yield finish_oldest()
 
     def _run(
         self,
