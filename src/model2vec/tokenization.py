@@ -275,12 +275,17 @@ class Shortcut:
     lowercase: bool
     guarded: tuple[str, ...]
 
-    def handles(self, text: str) -> bool:
-        """Tell whether `text` (already known to be printable ASCII) can be tokenised by the shortcut."""
-        if not self.guarded:
-            return True
-        lowered = text.lower()
-        return not any(token in text or token in lowered for token in self.guarded)
+    def prepare(self, text: str) -> str | None:
+        """Return what the twin should tokenise for printable ASCII `text`, or None if it must not.
+
+        :param text: Words joined by the separator, all printable ASCII.
+        :return: The text as the original normaliser would leave it, or None when it contains a guarded
+            added token (raw or lowercased).
+        """
+        lowered = text.lower() if self.lowercase or self.guarded else text
+        if any(token in text or token in lowered for token in self.guarded):
+            return None
+        return lowered if self.lowercase else text
 
 
 # Normalisers whose only effect on printable ASCII is lowercasing (or nothing).
@@ -362,9 +367,10 @@ def _encode_words(
             groups, texts = [], []
             for group in _groups(easy, group_size):
                 text = joiner.join(group)
-                if shortcut.handles(text):
+                prepared = shortcut.prepare(text)
+                if prepared is not None:
                     groups.append(group)
-                    texts.append(text.lower() if shortcut.lowercase else text)
+                    texts.append(prepared)
                 else:
                     plain.extend(group)
             if groups:
