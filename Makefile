@@ -14,8 +14,8 @@ DEMO_MODEL ?= $(if $(wildcard $(PRETRAINED)/model.safetensors),$(PRETRAINED),$(D
 
 install: $(STAMP)
 
-# Reinstall when the dependency declarations change. constraints.txt pins torch to the local CPU build.
-$(STAMP): pyproject.toml constraints.txt
+# Reinstall when the dependency declarations or the C kernels change (pip builds src/model2vec/_kernels.c).
+$(STAMP): pyproject.toml setup.py src/model2vec/_kernels.c constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[all,dev]" $(TEACHERS)
 	touch $(STAMP)
@@ -50,7 +50,7 @@ evaluate: $(DISTILLED)/model.safetensors
 INT_VENV := .venv-integrations
 INT_STAMP := $(INT_VENV)/.installed
 
-$(INT_STAMP): pyproject.toml constraints.txt tests/integrations/requirements.txt
+$(INT_STAMP): pyproject.toml setup.py src/model2vec/_kernels.c constraints.txt tests/integrations/requirements.txt
 	test -x $(INT_VENV)/bin/python || $(PYTHON) -m venv $(INT_VENV)
 	$(INT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[all,dev]" -r tests/integrations/requirements.txt
 	touch $(INT_STAMP)

@@ -12,7 +12,10 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer, decoders, pre_tokenizers
 from tokenizers.models import BPE, Unigram, WordPiece
 
+import model2vec.pooling
+import model2vec.tokenization
 from model2vec import StaticModel
+from model2vec._compiled import kernels
 from model2vec.tokenization import TextTokenizer, prepare_tokenizer, splits_exactly_on_spaces
 
 from .conftest import WORDS, make_model, make_tokenizer
@@ -101,6 +104,31 @@ def test_encode_equals_straightforward_definition(texts: list[str], normalize: b
     out = model.encode(texts, max_length=max_length)
     for text, row in zip(texts, out, strict=True):
         np.testing.assert_allclose(row, straightforward(model, text, max_length), atol=1e-6, rtol=1e-5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    texts=st.lists(text_strategy, min_size=1, max_size=10),
+    dtype=st.sampled_from(["float32", "float16", "int8"]),
+    weighted=st.booleans(),
+    mapped=st.booleans(),
+)
+def test_compiled_kernels_change_no_bit(texts: list[str], dtype: str, weighted: bool, mapped: bool) -> None:
+    if kernels is None:
+        pytest.skip("model2vec._kernels is not built")
+    rng = np.random.default_rng(len(texts))
+    vocab = len(WORDS)
+    rows = 7 if mapped else vocab
+    table = (rng.normal(size=(rows, 11)) * 30).astype(dtype)
+    weights = rng.random(vocab) if weighted else None
+    mapping = rng.integers(0, rows, size=vocab) if mapped else None
+    model = StaticModel(table, make_tokenizer(), normalize=True, weights=weights, token_mapping=mapping)
+    compiled = model.encode(texts, max_length=None)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(model2vec.pooling, "kernels", None)
+        patch.setattr(model2vec.tokenization, "kernels", None)
+        plain = StaticModel(table, make_tokenizer(), normalize=True, weights=weights, token_mapping=mapping)
+        assert plain.encode(texts, max_length=None).tobytes() == compiled.tobytes()
 
 
 def _byte_level_bpe() -> Tokenizer:

@@ -21,7 +21,7 @@ from tokenizers import Tokenizer
 
 from model2vec import format as fmt
 from model2vec.hub import push_saved, resolve_model_path
-from model2vec.pooling import float32_table, segment_mean, segment_sequences
+from model2vec.pooling import float32_table, kernel_reads, segment_mean, segment_sequences
 from model2vec.quantization import DType, quantize_embeddings, quantize_vocabulary, truncate_dimensions
 from model2vec.tokenization import (
     TextTokenizer,
@@ -318,7 +318,10 @@ class StaticModel:
         return self._text_tokenizer(texts, max_length)
 
     def _pooling_arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """Return the float32 table (weights folded in when possible) for `encode`, built once and reused.
+        """Return the table and weights `encode` pools from, built once and reused.
+
+        The compiled kernel reads float32, float16 and int8 tables as stored (no copy; see
+        `kernel_reads`); otherwise a float32 table is made, with the weights folded in when possible.
 
         The cache is keyed on the identity of `embedding`, `weights` and `token_mapping`, so assigning a
         new array to any of them is picked up; changing an array in place is not (assign a new one).
@@ -328,7 +331,7 @@ class StaticModel:
         # Compare by identity while holding the sources, so a freed array's id can never be reused.
         if cached is not None and all(a is b for a, b in zip(cached[0], sources, strict=True)):
             return cached[1], cached[2]
-        if self.embedding.size * 4 > MAX_WORKING_TABLE_BYTES:
+        if kernel_reads(self.embedding) or self.embedding.size * 4 > MAX_WORKING_TABLE_BYTES:
             table, weights = self.embedding, self.weights
         else:
             table, weights = float32_table(self.embedding, self.weights, self.token_mapping)

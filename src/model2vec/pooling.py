@@ -11,6 +11,22 @@ from itertools import pairwise
 
 import numpy as np
 
+from model2vec._compiled import kernels
+
+# Table types the compiled kernel reads directly (converting each row to float32 as it adds it).
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float16), np.dtype(np.int8))
+
+
+def kernel_reads(table: np.ndarray) -> bool:
+    """Tell whether `segment_sums` pools `table` with the compiled kernel (built, and a type it reads).
+
+    :param table: An embedding table.
+    :return: True when the kernel is built and the table is a 2-D C-contiguous float32, float16 or
+        int8 array; pooling such a table needs no float32 copy of it.
+    """
+    return kernels is not None and table.ndim == 2 and table.dtype in _KERNEL_DTYPES and table.flags.c_contiguous
+
+
 # Normalising divides by (norm + EPS): zero vectors stay zero instead of becoming NaN.
 NORM_EPS = np.float32(1e-32)
 
@@ -67,20 +83,25 @@ def segment_sums(
     the bucket that still has one. The sum of a text is therefore always `((r0 + r1) + r2) + ...`,
     computed with the same float32 operations whatever else is in the batch, so results are bitwise
     independent of batching. There is no per-text Python loop: the loop runs over token positions,
-    and each step gathers into a reused buffer (no allocation per step).
+    and each step gathers into a reused buffer (no allocation per step). When the compiled kernel is
+    built and reads the table's type (`kernel_reads`), it computes the same sums, with the same float32
+    operations in the same order, in one pass without the GIL.
 
     :param table: The embedding table (any float or int8 dtype; float32 is fastest).
     :param ids: Flat token ids of all texts.
     :param offsets: `n + 1` boundaries into `ids`.
     :param weights: Optional per-token weights (indexed by token id).
     :param mapping: Optional token id -> table row.
-    :param bucket_size: Texts per bucket (speed only; never changes results).
+    :param bucket_size: Texts per bucket of the numpy path (speed only; never changes results).
     :param out: Optional `(n, dim)` float32 C-contiguous array to write the sums to (its contents are
         ignored); a new one is made otherwise.
     :return: An `(n, dim)` float32 array of sums (`out` if given); texts without tokens give zero rows.
-    :raises ValueError: If `out` has the wrong shape, dtype or layout.
-    :raises IndexError: If an id (after `mapping`) is outside the table.
+    :raises ValueError: If `offsets` are not ascending boundaries within `ids`, or `out` has the wrong
+        shape, dtype or layout.
+    :raises IndexError: If an id (after `mapping`) is outside the table (or the weights).
     """
+    if len(offsets) == 0 or offsets[0] < 0 or offsets[-1] > len(ids) or (np.diff(offsets) < 0).any():
+        raise ValueError(f"offsets must ascend from >= 0 to <= len(ids) = {len(ids)}, got {len(offsets)} offsets.")
     n_texts = len(offsets) - 1
     dim = table.shape[1]
     shape = (n_texts, dim)
@@ -88,6 +109,30 @@ def segment_sums(
         out = np.empty(shape, dtype=np.float32)
     elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous float32 array of shape {shape}, got {out.dtype} {out.shape}.")
+    if kernels is not None and kernel_reads(table):
+        kernels.segment_sums(
+            table,
+            np.ascontiguousarray(ids, dtype=np.int64),
+            np.ascontiguousarray(offsets, dtype=np.int64),
+            None if weights is None else np.ascontiguousarray(weights, dtype=np.float32),
+            None if mapping is None else np.ascontiguousarray(mapping, dtype=np.int64),
+            out,
+        )
+        return out
+    return _numpy_segment_sums(table, ids, offsets, weights, mapping, bucket_size, out)
+
+
+def _numpy_segment_sums(
+    table: np.ndarray,
+    ids: np.ndarray,
+    offsets: np.ndarray,
+    weights: np.ndarray | None,
+    mapping: np.ndarray | None,
+    bucket_size: int,
+    out: np.ndarray,
+) -> np.ndarray:
+    """Compute `segment_sums` with numpy (same arguments; `out` already checked)."""
+    dim = table.shape[1]
     lengths = np.diff(offsets)
     order = np.argsort(lengths, kind="stable")
     empty = int(np.searchsorted(lengths[order], 0, side="right"))

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from model2vec._compiled import kernels
+
 # A text is cut to this many characters per allowed token before tokenising, so that a huge document
 # costs no more than its first `max_length` tokens. WordPiece never makes a token from more than 100
 # characters (longer words become one unknown token), so for WordPiece vocabularies the cut never
@@ -470,6 +472,16 @@ def _cut_texts(texts: list[str], max_length: int | None) -> list[str]:
     return [text[:limit] if len(text) > limit else text for text in texts]
 
 
+def _slots(index: dict[str, int], words: list[str]) -> np.ndarray:
+    """Look each word up in `index`: its value, or -1 when absent, as int64 (compiled when built)."""
+    slots = np.empty(len(words), dtype=np.int64)
+    if kernels is not None:
+        kernels.look_up(index, words, slots)
+    else:
+        slots[:] = np.fromiter(map(index.get, words, repeat(-1)), dtype=np.int64, count=len(words))
+    return slots
+
+
 # Words remembered by default. Measured on 100k sentences and 5k documents (benchmarks/encode.py): 20k-80k
 # words encode equally fast (frequent words arrive early and stay; rare ones are cheap to tokenise again),
 # while every 10k words cost about 2 MB.
@@ -535,7 +547,7 @@ class TextTokenizer:
 
         :return: The words actually added, in slot order.
         """
-        keep = ~np.fromiter(map(self._index.__contains__, words), dtype=bool, count=len(words))
+        keep = _slots(self._index, words) < 0
         if not keep.all():
             flat = flat[np.repeat(keep, lengths)]
             lengths = lengths[keep]
@@ -634,7 +646,7 @@ class TextTokenizer:
         """Find the cache slot of each word and list the missing ones, in order of first appearance."""
         with self._lock:
             # One pass: the slot of every cached word, -1 for the others.
-            slots = np.fromiter(map(self._index.get, words, repeat(-1)), dtype=np.int64, count=len(words))
+            slots = _slots(self._index, words)
             absent = np.flatnonzero(slots < 0)
             job.slots, job.absent, job.generation, job.encoded = slots, absent, self._generation, None
             # Gathered under the lock: another thread may empty and refill the pool afterwards.
@@ -688,8 +700,10 @@ class TextTokenizer:
             with self._lock:
                 if job.generation == self._generation:
                     added = self._insert(*job.encoded) if job.encoded is not None else []
-                    found = map(self._index.__getitem__, job.absent_words)
-                    job.slots[job.absent] = np.fromiter(found, np.int64, len(job.absent_words))
+                    found = _slots(self._index, job.absent_words)
+                    if len(found) and found.min() < 0:  # every absent word was just inserted
+                        raise RuntimeError("word cache lost a word it had just stored")
+                    job.slots[job.absent] = found
                     job.gathered = self._gather(job.slots)
                     self._trim(added)
                     break
