@@ -14,7 +14,6 @@ import pytest
 import model2vec.pooling
 from model2vec._compiled import kernels
 from model2vec.pooling import kernel_reads, segment_mean, segment_sums
-from model2vec.tokenization import _slots
 
 
 @pytest.fixture(autouse=True, params=["kernel", "numpy"])
@@ -148,17 +147,3 @@ def test_other_table_types_take_the_numpy_path() -> None:
     strided = rng.normal(size=(20, 12)).astype(np.float32)[:, ::2]
     expected = _sequential_sums(strided, ids, offsets, None, None)
     np.testing.assert_array_equal(segment_sums(strided, ids, offsets), expected)
-
-
-def test_word_slots() -> None:
-    index = {"a": 0, "bb": 7, "c d": 1 << 40}
-    words = ["bb", "x", "a", "", "c d", "bb"]
-    assert _slots(index, words).tolist() == [7, -1, 0, -1, 1 << 40, 7]
-    assert _slots(index, []).tolist() == []
-    if kernels is not None:
-        with pytest.raises(TypeError, match="str"):
-            kernels.look_up(index, ["a", b"a"], np.zeros(2, np.int64))  # type: ignore[list-item]
-        with pytest.raises(ValueError, match="one entry per word"):
-            kernels.look_up(index, ["a"], np.zeros(2, np.int64))
-        with pytest.raises(TypeError, match="int"):
-            kernels.look_up({"a": "zero"}, ["a"], np.zeros(1, np.int64))
