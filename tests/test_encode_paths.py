@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Iterator
 
 import numpy as np
@@ -409,3 +410,13 @@ def test_stopping_a_stream_early_ends_its_pipeline() -> None:
     stream.close()
     assert first.shape == (10, model.dim)
     assert len(produced) <= 40  # only the batches in flight were read
+
+
+def test_a_pickled_model_encodes_the_same_and_starts_with_an_empty_cache() -> None:
+    model = make_model(dtype="float16", normalize=True)
+    texts = ["the cat sat on the mat", "Hello CAT, naïve café", ""]
+    expected = model.encode(texts)
+    copy = pickle.loads(pickle.dumps(model))
+    assert len(copy._text_tokenizer._index) == 0
+    assert copy.encode(texts).tobytes() == expected.tobytes()
+    assert copy.encode(texts, use_multiprocessing=True, multiprocessing_threshold=0).tobytes() == expected.tobytes()

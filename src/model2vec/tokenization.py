@@ -587,6 +587,10 @@ class TextTokenizer:
         self.use_word_cache = splits_exactly_on_spaces(tokenizer, spec)
         self.separator = find_separator(tokenizer, spec) if self.use_word_cache else None
         self.shortcut = find_shortcut(tokenizer, spec, self.separator) if self.use_word_cache else None
+        self._new_cache()
+
+    def _new_cache(self) -> None:
+        """Start with an empty cache (and a new lock)."""
         # The cache: word -> slot (its number in the index); slot i's ids: pool[starts[i] : starts[i] + lengths[i]].
         self._index = new_word_index()
         self._pool = np.zeros(1 << 16, dtype=np.int32)
@@ -597,6 +601,19 @@ class TextTokenizer:
         self._overflow = 0  # words turned away since the cache was last emptied
         self._generation = 0  # counts emptyings, so a thread can tell its slots went stale
         self._lock = threading.Lock()
+
+    # Pickled without the cache (a lock and a compiled index cannot be pickled, and a copy sent to a
+    # worker process is better off small): an unpickled copy starts with an empty cache.
+    _CACHE_FIELDS = ("_index", "_pool", "_pool_used", "_key_chars", "_starts", "_lengths", "_overflow", "_generation")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Return the state to pickle: everything but the cache and its lock."""
+        return {key: value for key, value in self.__dict__.items() if key not in (*self._CACHE_FIELDS, "_lock")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a pickled tokenizer, with an empty cache."""
+        self.__dict__.update(state)
+        self._new_cache()
 
     def _clear(self) -> None:
         self._index.clear()
