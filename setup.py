@@ -9,7 +9,7 @@ import sys
 from setuptools import Extension, setup
 
 # No fused multiply-add: the kernels must round exactly like numpy's separate multiply and add.
-FLAGS = ["/O2", "/fp:precise"] if sys.platform == "win32" else ["-O3", "-ffp-contract=off", "-std=c99"]
+FLAGS = ["/O2", "/fp:precise"] if sys.platform == "win32" else ["-O3", "-ffp-contract=off", "-std=c11"]
 
 setup(
     ext_modules=[

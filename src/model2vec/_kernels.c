@@ -530,7 +530,20 @@ static PyObject *StrIndex_look_up(StrIndex *index, PyObject *args)
     return PyLong_FromSsize_t(absent);
 }
 
-static PyObject *StrIndex_truncate(StrIndex *index, PyObject *args);
+/* Keep the first `count` keys. Keys are numbered in insertion order, so the dropped ones own the end
+ * of the arena, which rewinds to the first of their long keys. */
+static void drop_newest(StrIndex *index, size_t count)
+{
+    size_t arena_end = index->arena_used;
+    while (index->live > count) {
+        bucket_t *b = &index->buckets[index->order[--index->live]];
+        if (b->length > 8 && b->key < arena_end)
+            arena_end = b->key;
+        b->length = SLOT_REMOVED;
+        index->removed++;
+    }
+    index->arena_used = arena_end;
+}
 
 static PyObject *StrIndex_add(StrIndex *index, PyObject *args)
 {
@@ -597,37 +610,20 @@ static PyObject *StrIndex_add(StrIndex *index, PyObject *args)
     }
     Py_RETURN_NONE;
 fail:
-    {
-        /* Undo this call's additions, so a failed add changes nothing. */
-        PyObject *type, *value, *traceback, *result;
-        PyErr_Fetch(&type, &value, &traceback);
-        result = PyObject_CallMethod((PyObject *)index, "truncate", "n", (Py_ssize_t)first);
-        Py_XDECREF(result);
-        PyErr_Restore(type, value, traceback);
-    }
+    drop_newest(index, first); /* a failed add changes nothing */
     return NULL;
 }
 
 static PyObject *StrIndex_truncate(StrIndex *index, PyObject *args)
 {
     Py_ssize_t count;
-    size_t arena_end;
     if (!PyArg_ParseTuple(args, "n:truncate", &count))
         return NULL;
     if (count < 0) {
         PyErr_SetString(PyExc_ValueError, "count must be >= 0");
         return NULL;
     }
-    arena_end = index->arena_used;
-    /* Keys are numbered in insertion order, so the dropped ones own the end of the arena. */
-    while (index->live > (size_t)count) {
-        bucket_t *b = &index->buckets[index->order[--index->live]];
-        if (b->length > 8 && b->key < arena_end)
-            arena_end = b->key;
-        b->length = SLOT_REMOVED;
-        index->removed++;
-    }
-    index->arena_used = arena_end;
+    drop_newest(index, (size_t)count);
     Py_RETURN_NONE;
 }
 
