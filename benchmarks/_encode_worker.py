@@ -62,6 +62,12 @@ def main() -> None:
     else:
         from model2vec import StaticModel
 
+        try:  # this project: record whether the compiled kernels were used
+            from model2vec._compiled import kernels
+
+            result["kernels"] = kernels is not None
+        except ImportError:  # the reference library
+            pass
         start = time.perf_counter()
         model = StaticModel.from_pretrained(args.model)
         result["load_s"] = time.perf_counter() - start

@@ -8,6 +8,7 @@ through constraints.txt so nothing heavy is resolved.
     .venv/bin/python benchmarks/encode.py            # full run (a few minutes on 2 cores)
     .venv/bin/python benchmarks/encode.py --quick    # smaller inputs, 3 repetitions
     .venv/bin/python benchmarks/encode.py --stream   # also: 2M texts from a generator, peak memory
+    .venv/bin/python benchmarks/encode.py --numpy-path   # also: ours without the compiled kernels
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -84,9 +86,12 @@ def make_data(n_sentences: int, n_docs: int) -> tuple[Path, Path]:
     return sentences_path, docs_path
 
 
-def run(python: Path, *args: str) -> dict[str, float]:
-    """Run one worker and return its JSON result."""
-    done = subprocess.run([str(python), str(WORKER), *args], capture_output=True, text=True, check=False)
+def run(python: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, float]:
+    """Run one worker (with extra environment variables `env`) and return its JSON result."""
+    environment = {**os.environ, **env} if env else None
+    done = subprocess.run(
+        [str(python), str(WORKER), *args], capture_output=True, text=True, check=False, env=environment
+    )
     if done.returncode != 0:
         raise RuntimeError(f"worker failed: {' '.join(args)}\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -127,23 +132,30 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20k sentences, 1k documents, 3 repetitions")
     parser.add_argument("--stream", action="store_true", help="also stream 2M texts through encode_iter")
     parser.add_argument("--teacher-sample", type=int, default=2000)
+    parser.add_argument(
+        "--numpy-path",
+        action="store_true",
+        help="also time ours without the compiled kernels (MODEL2VEC_NO_KERNELS=1), to show what they add",
+    )
     args = parser.parse_args()
     n_sentences, n_docs, reps = (20_000, 1_000, 3) if args.quick else (100_000, 5_000, args.reps)
     if not MODEL.is_dir() or not CORPUS.is_dir():
         sys.exit(f"needs {MODEL} and {CORPUS}")
     sentences, docs = make_data(n_sentences, n_docs)
     reference = reference_python()
-    pythons = {"reference": reference, "ours": OURS}
+    pythons = {"reference": reference, "ours": OURS, "numpy": OURS}
+    envs = {"numpy": {"MODEL2VEC_NO_KERNELS": "1"}}
+    impls = ["reference", "ours", "numpy"] if args.numpy_path else ["reference", "ours"]
     cases = [("sentences", "single", sentences), ("sentences", "default", sentences), ("docs", "single", docs),
              ("docs", "default", docs)]  # fmt: skip
     runs: dict[str, list[dict[str, float]]] = {}
     for rep in range(reps):
         for data_name, mode, path in cases:
             # Alternate which library goes first so drift on a shared machine hits both alike.
-            order = ["reference", "ours"] if rep % 2 == 0 else ["ours", "reference"]
+            order = impls if rep % 2 == 0 else impls[::-1]
             for impl in order:
                 result = run(pythons[impl], "--impl", "model2vec", "--model", str(MODEL), "--data", str(path),
-                             "--mode", mode)  # fmt: skip
+                             "--mode", mode, env=envs.get(impl))  # fmt: skip
                 runs.setdefault(f"{impl}/{data_name}/{mode}", []).append(result)
                 print(f"rep {rep} {impl:9s} {data_name:9s} {mode:7s} {result['n'] / result['encode_s']:>10.0f} texts/s",
                       flush=True)  # fmt: skip
@@ -164,6 +176,10 @@ def main() -> None:
         rows.append({"case": f"{data_name} ({mode})", "ours_texts_per_s": ours, "reference_texts_per_s": ref,
                      "ratio": ours / ref, "ours_peak_mb": stat(f"ours/{data_name}/{mode}", "peak_mb"),
                      "reference_peak_mb": stat(f"reference/{data_name}/{mode}", "peak_mb")})  # fmt: skip
+        if args.numpy_path:
+            numpy_speed = speed(f"numpy/{data_name}/{mode}")
+            rows[-1].update(numpy_path_texts_per_s=numpy_speed, kernels_speedup=ours / numpy_speed,
+                            numpy_path_peak_mb=stat(f"numpy/{data_name}/{mode}", "peak_mb"))  # fmt: skip
     teacher_speed = teacher["n"] / teacher["encode_s"]
     summary = {
         "rows": rows,
@@ -181,6 +197,7 @@ def main() -> None:
             "ours": stat("ours/sentences/default", "peak_above_texts_mb"),
             "reference": stat("reference/sentences/default", "peak_above_texts_mb"),
         },
+        "kernels_built": bool(runs["ours/sentences/default"][0].get("kernels")),
         "n_sentences": n_sentences,
         "n_docs": n_docs,
         "reps": reps,
@@ -197,6 +214,10 @@ def main() -> None:
     for row in rows:
         print(f"{row['case']:22s} {row['ours_texts_per_s']:>10.0f} {row['reference_texts_per_s']:>12.0f} "
               f"{row['ratio']:>6.2f}x {row['ours_peak_mb']:>8.0f}/{row['reference_peak_mb']:.0f}")  # fmt: skip
+    if args.numpy_path:
+        for row in rows:
+            print(f"{row['case']:22s} numpy path (no kernels) {row['numpy_path_texts_per_s']:>8.0f}/s: kernels "
+                  f"{row['kernels_speedup']:.2f}x, peak {row['numpy_path_peak_mb']:.0f} MB")  # fmt: skip
     print(f"teacher (sentence-transformers, {args.teacher_sample} sentences): {teacher_speed:.0f}/s; "
           f"ours default is {summary['ours_vs_teacher']:.0f}x faster")  # fmt: skip
     print(f"largest difference from the textbook definition over every text: {difference}")
