@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model2vec._compiled import kernels
-from model2vec.tokenization import DictIndex, WordIndex, _slots, new_word_index
+from model2vec.tokenization import DictIndex, WordIndex, _slots, new_word_index, split_look_up
 
 IMPLEMENTATIONS = ["compiled", "python"]
 
@@ -106,3 +106,41 @@ def test_the_compiled_index_is_used_when_built() -> None:
         compiled.add([f"word number {i}" for i in range(100_000)])
         # Buckets, order and arena: under 100 bytes a word, where a dict costs about 200 (entry, str, int).
         assert compiled.nbytes < 100 * 100_000
+
+
+texts_with_spaces = st.lists(
+    st.lists(words | st.sampled_from([" ", "  ", "a b", "\t", "\u00a0"]), max_size=8).map("".join), max_size=8
+)
+
+
+@pytest.mark.parametrize("kind", IMPLEMENTATIONS)
+@settings(max_examples=150, deadline=None)
+@given(texts=texts_with_spaces, limit=st.sampled_from([-1, 1, 2, 3, 512]), known=st.lists(words, max_size=8))
+def test_split_look_up_is_split_then_look_up(kind: str, texts: list[str], limit: int, known: list[str]) -> None:
+    index = _make(kind)
+    index.add(list(dict.fromkeys(known)))
+    limits = np.full(len(texts), limit, dtype=np.int64)
+    limits[::3] = -1  # some texts in full
+    numbers, counts, cut, absent = split_look_up(index, texts, limits)
+    expected_words, expected_counts, expected_cut = [], [], []
+    for i, (text, text_limit) in enumerate(zip(texts, limits.tolist(), strict=True)):
+        parts = text.split(" ") if text_limit < 0 else text.split(" ", text_limit)
+        if text_limit >= 0 and len(parts) > text_limit:
+            parts.pop()
+            expected_cut.append(i)
+        expected_words.extend(parts)
+        expected_counts.append(len(parts))
+    assert counts.tolist() == expected_counts
+    assert cut == expected_cut
+    assert numbers.tolist() == _slots(index, expected_words).tolist()
+    assert absent == [word for word, number in zip(expected_words, numbers.tolist(), strict=True) if number < 0]
+
+
+@pytest.mark.parametrize("kind", IMPLEMENTATIONS)
+def test_split_look_up_refuses_bad_input(kind: str) -> None:
+    index = _make(kind)
+    with pytest.raises(ValueError, match="one entry per text"):
+        split_look_up(index, ["a b"], np.zeros(2, np.int64))
+    if kind == "compiled":
+        with pytest.raises(TypeError, match="str"):
+            split_look_up(index, ["a", 3], np.full(2, -1, np.int64))  # type: ignore[list-item]

@@ -530,6 +530,117 @@ static PyObject *StrIndex_look_up(StrIndex *index, PyObject *args)
     return PyLong_FromSsize_t(absent);
 }
 
+
+/* Append an int64 to a bytearray used as a growing buffer. */
+static int push_int64(PyObject *buffer, Py_ssize_t *used, int64_t value)
+{
+    Py_ssize_t size = PyByteArray_GET_SIZE(buffer);
+    if ((*used + 1) * (Py_ssize_t)sizeof(int64_t) > size &&
+        PyByteArray_Resize(buffer, size < 1024 ? 1024 : 2 * size) < 0)
+        return -1;
+    memcpy(PyByteArray_AS_STRING(buffer) + *used * (Py_ssize_t)sizeof(int64_t), &value, sizeof value);
+    (*used)++;
+    return 0;
+}
+
+/* split_look_up(texts, limits): split each text at every " " like `text.split(" ")` (empty words
+ * included) and look every word up, without making a list of the words. limits[i] >= 1 keeps only
+ * the first limits[i] words of text i (a text with more words is reported as cut); -1 keeps all.
+ * Returns (numbers, words_per_text, cut, absent): int64 bytes with each word's number or -1, int64
+ * bytes with each text's word count, the indices of cut texts, and the absent words in order. */
+static PyObject *StrIndex_split_look_up(StrIndex *index, PyObject *args)
+{
+    PyObject *texts, *limits_obj, *numbers = NULL, *counts = NULL, *cut = NULL, *absent = NULL, *result = NULL;
+    Py_buffer limits = {0};
+    Py_ssize_t n, used = 0, counted = 0;
+    if (!PyArg_ParseTuple(args, "O!O:split_look_up", &PyList_Type, &texts, &limits_obj))
+        return NULL;
+    if (get_array(limits_obj, &limits, "limits", 1, 'i', 8, 0) < 0)
+        return NULL;
+    n = PyList_GET_SIZE(texts);
+    if (limits.shape[0] != n) {
+        PyErr_SetString(PyExc_ValueError, "limits must have one entry per text");
+        goto done;
+    }
+    numbers = PyByteArray_FromStringAndSize(NULL, 0);
+    counts = PyByteArray_FromStringAndSize(NULL, 0);
+    cut = PyList_New(0);
+    absent = PyList_New(0);
+    if (numbers == NULL || counts == NULL || cut == NULL || absent == NULL)
+        goto done;
+    for (Py_ssize_t t = 0; t < n; t++) {
+        PyObject *text = PyList_GET_ITEM(texts, t);
+        const int64_t limit = ((const int64_t *)limits.buf)[t];
+        Py_ssize_t length, start = 0, words = 0;
+        if (!PyUnicode_CheckExact(text)) {
+            PyErr_SetString(PyExc_TypeError, "texts must be str");
+            goto done;
+        }
+        length = PyUnicode_GET_LENGTH(text);
+        for (;;) {
+            Py_ssize_t end, found;
+            PyObject *word, *owner;
+            uint64_t hash;
+            Py_ssize_t key_length;
+            size_t unused;
+            const char *data;
+            if (limit >= 0 && words == limit) {
+                /* More text after the last word taken: split(" ", limit) would give a remainder. */
+                if (start <= length) {
+                    PyObject *index_obj = PyLong_FromSsize_t(t);
+                    if (index_obj == NULL || PyList_Append(cut, index_obj) < 0) {
+                        Py_XDECREF(index_obj);
+                        goto done;
+                    }
+                    Py_DECREF(index_obj);
+                }
+                break;
+            }
+            end = PyUnicode_FindChar(text, ' ', start, length, 1);
+            if (end == -2)
+                goto done;
+            if (end == -1)
+                end = length;
+            word = PyUnicode_Substring(text, start, end);
+            if (word == NULL)
+                goto done;
+            data = prepare(word, &hash, &key_length, &owner);
+            if (data == NULL) {
+                Py_DECREF(word);
+                goto done;
+            }
+            found = key_length > (Py_ssize_t)MAX_KEY_LENGTH ? -1 : find(index, hash, data, key_length, &unused);
+            Py_XDECREF(owner);
+            if (push_int64(numbers, &used, found < 0 ? -1 : (int64_t)index->buckets[found].value) < 0) {
+                Py_DECREF(word);
+                goto done;
+            }
+            if (found < 0 && PyList_Append(absent, word) < 0) {
+                Py_DECREF(word);
+                goto done;
+            }
+            Py_DECREF(word);
+            words++;
+            if (end == length)
+                break;
+            start = end + 1;
+        }
+        if (push_int64(counts, &counted, words) < 0)
+            goto done;
+    }
+    if (PyByteArray_Resize(numbers, used * (Py_ssize_t)sizeof(int64_t)) < 0 ||
+        PyByteArray_Resize(counts, counted * (Py_ssize_t)sizeof(int64_t)) < 0)
+        goto done;
+    result = PyTuple_Pack(4, numbers, counts, cut, absent);
+done:
+    PyBuffer_Release(&limits);
+    Py_XDECREF(numbers);
+    Py_XDECREF(counts);
+    Py_XDECREF(cut);
+    Py_XDECREF(absent);
+    return result;
+}
+
 /* Keep the first `count` keys. Keys are numbered in insertion order, so the dropped ones own the end
  * of the arena, which rewinds to the first of their long keys. */
 static void drop_newest(StrIndex *index, size_t count)
@@ -652,6 +763,8 @@ static PyObject *StrIndex_nbytes(StrIndex *index, void *closure)
 static PyMethodDef StrIndex_methods[] = {
     {"look_up", (PyCFunction)StrIndex_look_up, METH_VARARGS,
      "look_up(words, out): out[i] = number of words[i], or -1 when absent (int64 array); returns how many were absent."},
+    {"split_look_up", (PyCFunction)StrIndex_split_look_up, METH_VARARGS,
+     "split_look_up(texts, limits): split at every space and look the words up; see the C source."},
     {"add", (PyCFunction)StrIndex_add, METH_VARARGS,
      "add(words): number new words len(self), len(self) + 1, ...; ValueError (and no change) if one is present."},
     {"truncate", (PyCFunction)StrIndex_truncate, METH_VARARGS, "truncate(count): keep only the first `count` words."},

@@ -485,6 +485,11 @@ class WordIndex(Protocol):
     def look_up(self, words: list[str], out: np.ndarray) -> int:
         """Write each word's number (or -1 when absent) into the int64 `out`; return how many were absent."""
 
+    def split_look_up(
+        self, texts: list[str], limits: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
+        """Split texts at every " " (like `text.split(" ")`) and look each word up (see `split_look_up`)."""
+
     def add(self, words: list[str]) -> None:
         """Add new words, numbered from `len(self)` on; if one is present, raise ValueError, changing nothing."""
 
@@ -493,6 +498,25 @@ class WordIndex(Protocol):
 
     def clear(self) -> None:
         """Remove every key."""
+
+
+def split_look_up(
+    index: WordIndex, texts: list[str], limits: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
+    """Split each text into its space-separated words and look every word up in `index`.
+
+    Words are the parts of `text.split(" ")` (empty words included), text after text. `limits[i] >= 1`
+    keeps only the first `limits[i]` words of text `i`, and a text that has more is reported as cut;
+    -1 keeps every word. The compiled index does this without building a list of all the words.
+
+    :param index: The index.
+    :param texts: The texts (str).
+    :param limits: One int per text.
+    :return: Each word's number (-1 when absent, int64), the number of words of each text (int64),
+        the indices of the cut texts and the absent words, in order.
+    """
+    numbers, counts, cut, absent = index.split_look_up(texts, np.ascontiguousarray(limits, dtype=np.int64))
+    return np.frombuffer(numbers, dtype=np.int64), np.frombuffer(counts, dtype=np.int64), cut, absent
 
 
 class DictIndex:
@@ -512,6 +536,29 @@ class DictIndex:
             raise ValueError("out must have one entry per word")
         out[:] = np.fromiter(map(self._numbers.get, words, repeat(-1)), dtype=np.int64, count=len(words))
         return int(np.count_nonzero(out < 0))
+
+    def split_look_up(
+        self, texts: list[str], limits: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
+        """Split texts at every " " (like `text.split(" ")`) and look each word up (see `split_look_up`)."""
+        if len(limits) != len(texts):
+            raise ValueError("limits must have one entry per text")
+        parts = []
+        cut = []
+        for i, (text, limit) in enumerate(zip(texts, limits.tolist(), strict=True)):
+            if limit < 0:
+                parts.append(text.split(" "))
+                continue
+            words = text.split(" ", limit)
+            if len(words) > limit:
+                words.pop()  # the unsplit remainder of the text
+                cut.append(i)
+            parts.append(words)
+        words = list(chain.from_iterable(parts))
+        numbers = np.empty(len(words), dtype=np.int64)
+        self.look_up(words, numbers)
+        counts = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        return numbers, counts, cut, [words[i] for i in np.flatnonzero(numbers < 0).tolist()]
 
     def add(self, words: list[str]) -> None:
         """Add new words, numbered from `len(self)` on; if one is present, raise ValueError, changing nothing."""
@@ -547,8 +594,9 @@ def _slots(index: WordIndex, words: list[str]) -> np.ndarray:
 # Words remembered by default. Measured on 100k real sentences (185k distinct words; cold cache, median of
 # 3): 30k words 79k texts/s in one thread, 100k words 86k/s, 200k words 93k/s; peak memory grows by
 # about 1.4 MB per 10k words with the compiled index (2.6 MB with a dict). 100k keeps peak memory
-# clearly below the reference library's.
-DEFAULT_CACHE_SIZE = 100_000
+# clearly below the reference library's. Without the kernels a dict holds the words, at about twice the
+# memory per word, so the cache is kept at 30k words there (measured: 100k would peak above the reference).
+DEFAULT_CACHE_SIZE = 100_000 if kernels is not None else 30_000
 
 
 class TextTokenizer:
@@ -697,40 +745,27 @@ class TextTokenizer:
         check_max_length(max_length)
         job = TokenJob(_cut_texts(list(texts), max_length), max_length)
         if self.use_word_cache:
-            self._look_up(job, self._words(job))
+            self._look_up(job)
         return job
 
-    def _words(self, job: TokenJob) -> list[str]:
-        """All space-separated words of the job's texts, text after text; sets `words_per_text` and `cut`.
+    def _look_up(self, job: TokenJob) -> None:
+        """Split the job's texts into words, find each word's cache slot and list the missing ones.
 
-        With `max_length`, only the first `max_length` words of a text are taken, since they usually
-        give at least `max_length` tokens; `finish` redoes the rare text whose first words give fewer
-        (empty words from double spaces, words that normalise to nothing) with all its words.
+        Words are the parts of `text.split(" ")`, text after text; this sets `words_per_text` and
+        `cut`. With `max_length`, only the first `max_length` words of a text are taken, since they
+        usually give at least `max_length` tokens; `finish` redoes the rare text whose first words give
+        fewer (empty words from double spaces, words that normalise to nothing) with all its words.
         """
-        texts, max_length = job.texts, job.max_length
-        if max_length is None:
-            parts = [text.split(" ") for text in texts]
-            job.cut = []
-        else:
-            parts = [text.split(" ", max_length) for text in texts]
-            job.cut = [i for i, words in enumerate(parts) if len(words) > max_length and i not in job.whole]
-            for i in job.cut:
-                parts[i].pop()  # the unsplit remainder of the text
-        for i in job.whole:
-            parts[i] = texts[i].split(" ")
-        job.words_per_text = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
-        return list(chain.from_iterable(parts))
-
-    def _look_up(self, job: TokenJob, words: list[str]) -> None:
-        """Find the cache slot of each word and list the missing ones, in order of first appearance."""
+        limit = -1 if job.max_length is None else job.max_length
+        limits = np.full(len(job.texts), limit, dtype=np.int64)
+        limits[list(job.whole)] = -1
         with self._lock:
             # One pass: the slot of every cached word, -1 for the others.
-            slots = _slots(self._index, words)
+            slots, job.words_per_text, job.cut, job.absent_words = split_look_up(self._index, job.texts, limits)
             absent = np.flatnonzero(slots < 0)
             job.slots, job.absent, job.generation, job.encoded = slots, absent, self._generation, None
             # Gathered under the lock: another thread may empty and refill the pool afterwards.
             job.gathered = None if len(absent) else self._gather(slots)
-        job.absent_words = [words[i] for i in absent.tolist()]
         # In order of first appearance, so a full cache keeps a batch's earliest words.
         job.missing = list(dict.fromkeys(job.absent_words))
 
@@ -766,7 +801,7 @@ class TextTokenizer:
             if not redo:
                 return self._truncate(flat, lengths, max_length, drop_unknown)
             job.whole.update(redo)
-            self._look_up(job, self._words(job))
+            self._look_up(job)
             self.encode_missing(job)
 
     def _word_ids(self, job: TokenJob) -> tuple[np.ndarray, np.ndarray]:
@@ -786,7 +821,7 @@ class TextTokenizer:
                     job.gathered = self._gather(job.slots)
                     self._trim(added)
                     break
-            self._look_up(job, self._words(job))
+            self._look_up(job)
             self.encode_missing(job)
         return job.gathered
 
