@@ -144,3 +144,15 @@ def test_split_look_up_refuses_bad_input(kind: str) -> None:
     if kind == "compiled":
         with pytest.raises(TypeError, match="str"):
             split_look_up(index, ["a", 3], np.full(2, -1, np.int64))  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("kind", IMPLEMENTATIONS)
+def test_split_look_up_takes_str_subclasses(kind: str) -> None:
+    index = _make(kind)
+    index.add(["a", "b c"])
+    texts = list(np.array(["a b c", "a"]))  # numpy.str_ items
+    numbers, counts, _, absent = split_look_up(index, texts, np.full(2, -1, np.int64))
+    assert numbers.tolist() == [0, -1, -1, 0]
+    assert counts.tolist() == [3, 1]
+    assert absent == ["b", "c"]
+    assert all(type(word) is str for word in absent)

@@ -572,7 +572,7 @@ static PyObject *StrIndex_split_look_up(StrIndex *index, PyObject *args)
         PyObject *text = PyList_GET_ITEM(texts, t);
         const int64_t limit = ((const int64_t *)limits.buf)[t];
         Py_ssize_t length, start = 0, words = 0;
-        if (!PyUnicode_CheckExact(text)) {
+        if (!PyUnicode_Check(text)) { /* subclasses (numpy.str_) too: their words are made plain str */
             PyErr_SetString(PyExc_TypeError, "texts must be str");
             goto done;
         }
