@@ -1,4 +1,8 @@
-/* Compiled kernels for the encode hot path (optional: `model2vec.pooling` falls back to numpy).
+/* Compiled kernels for the encode hot path. Optional: without them `model2vec.pooling` and
+ * `model2vec.tokenization` use numpy/Python paths that give the same results (see `_compiled.py`).
+ *
+ * StrIndex (further down): the word cache's index, a compact str -> number hash table that can also
+ *     split texts at spaces and look the words up in one pass.
  *
  * segment_sums(table, ids, offsets, weights, mapping, out)
  *     out[t] = sum over k in [offsets[t], offsets[t+1]) of w(ids[k]) * table[row(ids[k])], in float32,
@@ -6,8 +10,9 @@
  *     Those are exactly the float32 operations of the numpy path in pooling.py, so both give the same
  *     bits. The build passes -ffp-contract=off: a fused multiply-add would round once instead of twice.
  *
- * All arguments are buffers (numpy arrays): table float32, float16 or int8 (rows, dim) C-contiguous; ids and offsets
- * int64 1-D; weights float32 1-D or None; mapping int64 1-D or None; out float32 (n, dim), writable.
+ * All arguments are buffers (numpy arrays): table float32, float16 or int8 (rows, dim) C-contiguous;
+ * ids and offsets int64 1-D; weights float32 1-D or None; mapping int64 1-D or None; out float32
+ * (n, dim), writable.
  * Rows are converted to float32 exactly (like numpy's astype). Every offset and id is checked before
  * it is used; the sums run without the GIL, on AVX2/F16C when the CPU has them (chosen at run time).
  */
