@@ -87,7 +87,7 @@ def segment_sums(
     built and reads the table's type (`kernel_reads`), it computes the same sums, with the same float32
     operations in the same order, in one pass without the GIL.
 
-    :param table: The embedding table (any float or int8 dtype; float32 is fastest).
+    :param table: The embedding table (any float or int8 dtype).
     :param ids: Flat token ids of all texts.
     :param offsets: `n + 1` boundaries into `ids`.
     :param weights: Optional per-token weights (indexed by token id).
