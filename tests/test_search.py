@@ -58,7 +58,7 @@ def test_exact_matches_brute_force(budget: int) -> None:
 
 
 def test_many_queries_are_grouped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(search, "MIN_BLOCK", 50)
+    monkeypatch.setattr(search.maths, "MIN_BLOCK", 50)
     rng = np.random.default_rng(6)
     vectors = rng.normal(size=(200, 8)).astype(np.float32)
     queries = rng.normal(size=(37, 8)).astype(np.float32)
@@ -105,7 +105,7 @@ def test_low_precision_recall(dtype: str) -> None:
 @pytest.mark.parametrize("dtype", ["float16", "int8"])
 def test_low_precision_is_exact_on_stored_values(monkeypatch: pytest.MonkeyPatch, dtype: str) -> None:
     # A tiny widening buffer and budget: many blocks, each widened in several parts.
-    monkeypatch.setattr(search, "CONVERT_BYTES", 4 * 16 * 7)
+    monkeypatch.setattr(search.maths, "CONVERT_BYTES", 4 * 16 * 7)
     rng = np.random.default_rng(5)
     index = SearchIndex(dtype=dtype, memory_budget=4 * 3 * 50)
     index.add(rng.normal(size=(333, 16)))
