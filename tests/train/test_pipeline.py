@@ -104,7 +104,8 @@ def test_missing_head_is_a_clear_error(tmp_path: Path) -> None:
     ("name", "allowed"),
     [
         ("sklearn.neural_network._stochastic_optimizers.AdamOptimizer", True),
-        ("sklearn.linear_model.LogisticRegression", True),
+        ("sklearn.linear_model._logistic.LogisticRegression", True),
+        ("sklearn.linear_model.LogisticRegression", False),  # a re-export: skops names the defining module
         ("sklearn.utils.check_array", False),  # a function, not a class
         ("sklearn.not_a_module.Thing", False),
         ("numpy.load", False),

@@ -20,18 +20,14 @@ for _module, _package in (("sklearn", "scikit-learn"), ("skops.io", "skops")):
         ) from _error
 
 from model2vec.inference.evaluation import evaluate_single_or_multi_label  # noqa: E402
-from model2vec.inference.model import (  # noqa: E402
-    StaticModelPipeline,
-    UntrustedTypesError,
-    allowed_type,
-    load_head,
-    save_head,
-)
+from model2vec.inference.model import StaticModelPipeline, load_head, save_head  # noqa: E402
+from model2vec.inference.trust import UntrustedTypesError, allowed_type, check_head_file  # noqa: E402
 
 __all__ = [
     "StaticModelPipeline",
     "UntrustedTypesError",
     "allowed_type",
+    "check_head_file",
     "evaluate_single_or_multi_label",
     "load_head",
     "save_head",

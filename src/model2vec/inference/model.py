@@ -6,10 +6,8 @@ stored with skops, and loading accepts only scikit-learn classes unless the call
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -21,38 +19,11 @@ import numpy as np
 from model2vec import format as fmt
 from model2vec.hub import push_saved, resolve_model_path
 from model2vec.inference.evaluation import evaluate_single_or_multi_label
+from model2vec.inference.trust import UntrustedTypesError, check_head_file
 from model2vec.model import DEFAULT_MAX_LENGTH, StaticModel
 
 HEAD_FILE = "pipeline.skops"
 PIPELINE_CONFIG_FILE = "pipeline.json"
-
-# A fully qualified scikit-learn name: "sklearn.<module>...<Class>".
-_SKLEARN_NAME = re.compile(r"sklearn(\.[A-Za-z_]\w*)+")
-
-
-class UntrustedTypesError(ValueError):
-    """A head file holds types outside the allow-list; it was not loaded."""
-
-
-def allowed_type(name: str) -> bool:
-    """Tell whether a type named in a skops file is on the allow-list: a class defined by scikit-learn.
-
-    skops already trusts numpy arrays, builtin containers and most scikit-learn estimators; the names it
-    reports as untrusted are checked here. Only classes are accepted: a function (e.g. `numpy.load` in a
-    `FunctionTransformer`) can run arbitrary code when the head is used, so it is never on the list.
-
-    :param name: A fully qualified name as returned by `skops.io.get_untrusted_types`.
-    :return: True if the name resolves to a class inside the installed scikit-learn.
-    """
-    if not _SKLEARN_NAME.fullmatch(name):
-        return False
-    module_name, _, attribute = name.rpartition(".")
-    try:
-        # The name is confined to the sklearn package, so importing it only runs installed library code.
-        obj = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError):
-        return False
-    return isinstance(obj, type)
 
 
 def save_head(head: Any, path: str | os.PathLike[str]) -> None:
@@ -67,7 +38,10 @@ def save_head(head: Any, path: str | os.PathLike[str]) -> None:
 
 
 def load_head(path: str | os.PathLike[str], trust_remote_code: bool = False) -> Any:
-    """Load a skops head file, refusing types outside the allow-list (see `allowed_type`).
+    """Load a skops head file, refusing types outside the allow-list (see `model2vec.inference.trust`).
+
+    The check reads the file's schema only; nothing is constructed unless every type passes (or
+    `trust_remote_code` is True).
 
     :param path: The skops file.
     :param trust_remote_code: Load whatever the file contains. Only for files from a source you trust:
@@ -76,20 +50,21 @@ def load_head(path: str | os.PathLike[str], trust_remote_code: bool = False) -> 
     :raises UntrustedTypesError: If the file names types outside the allow-list and `trust_remote_code`
         is False; the message lists them.
     :raises FileNotFoundError: If the file does not exist.
+    :raises ModelFormatError: If the file is not a readable skops archive.
     """
     import skops.io as sio
 
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"Pipeline head {file} does not exist.")
-    untrusted = list(sio.get_untrusted_types(file=str(file)))
-    refused = sorted(name for name in untrusted if not allowed_type(name))
+    allowed, refused = check_head_file(file)
     if refused and not trust_remote_code:
         raise UntrustedTypesError(
-            f"Refusing to load the pipeline head {file}: it contains types that are not scikit-learn classes: "
-            f"{', '.join(refused)}. If you trust the file's source, load it with trust_remote_code=True."
+            f"Refusing to load the pipeline head {file}: it uses types outside the allow-list (scikit-learn "
+            f"estimators and the helper types they hold, as instances): {', '.join(refused)}. Nothing in the "
+            "file was constructed. If you trust the file's source, load it with trust_remote_code=True."
         )
-    return sio.load(str(file), trusted=untrusted)
+    return sio.load(str(file), trusted=allowed + refused)
 
 
 def _head_is_multilabel(head: Any) -> bool:
