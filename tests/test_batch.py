@@ -188,6 +188,35 @@ def test_input_errors(tmp_path: Path, model: StaticModel) -> None:
     assert not out.exists()
 
 
+def test_truncated_corrupt_or_deep_inputs_name_the_file(tmp_path: Path, model: StaticModel) -> None:
+    out = tmp_path / "out"
+    lines = "".join(json.dumps({"text": text}) + "\n" for text in make_texts(400, seed=6)).encode()
+    data = gzip.compress(lines, mtime=0)
+    (tmp_path / "cut.jsonl.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut\.jsonl\.gz: truncated or corrupt gzip data after line [1-9]\d* \("):
+        embed_files(model, tmp_path / "cut.jsonl.gz", out)
+    (tmp_path / "head.jsonl.gz").write_bytes(data[:20])  # cut inside the first line: found before any task
+    with pytest.raises(ValueError, match=r"head\.jsonl\.gz: truncated or corrupt gzip data after line 0"):
+        embed_files(model, tmp_path / "head.jsonl.gz", out)
+    corrupt = bytearray(data)
+    corrupt[len(data) // 2 : len(data) // 2 + 8] = b"\xff" * 8
+    (tmp_path / "corrupt.jsonl.gz").write_bytes(bytes(corrupt))
+    with pytest.raises(ValueError, match=r"corrupt\.jsonl\.gz: truncated or corrupt gzip data"):
+        embed_files(model, tmp_path / "corrupt.jsonl.gz", out)
+    (tmp_path / "plain.jsonl.gz").write_bytes(lines)
+    with pytest.raises(ValueError, match=r"plain\.jsonl\.gz: truncated or corrupt gzip data after line 0 \(Not a gzip"):
+        embed_files(model, tmp_path / "plain.jsonl.gz", out)
+    (tmp_path / "deep.jsonl").write_text('{"text": "fine"}\n{"text": ' + "[" * 100_000 + "\n")
+    with pytest.raises(ValueError, match=r"deep\.jsonl: the line at byte 17 is nested too deeply"):
+        embed_files(model, tmp_path / "deep.jsonl", out)
+    write_parquet(tmp_path / "cut.parquet", make_texts(100))
+    whole = (tmp_path / "cut.parquet").read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match=r"cut\.parquet: not a readable Parquet file"):
+        embed_files(model, tmp_path / "cut.parquet", out, text_column="body")
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.is_file()) == []  # no output, no staging
+
+
 def test_setting_errors(tmp_path: Path, model: StaticModel) -> None:
     path = write_jsonl(tmp_path / "a.jsonl", ["hello"])
     with pytest.raises(ValueError, match="Unknown backend"):

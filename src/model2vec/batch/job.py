@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from functools import partial
@@ -23,9 +21,10 @@ from model2vec.batch.engines import (
     run_local,
     run_ray,
 )
-from model2vec.batch.output import BatchResult, finish
+from model2vec.batch.output import BatchResult, check_output_location, earlier_output_files, finish, recover_output
 from model2vec.batch.planning import DEFAULT_PARTITION_BYTES, plan_partitions
-from model2vec.batch.readers import check_jsonl_heads, count_rows, resolve_inputs
+from model2vec.batch.readers import check_jsonl_heads, count_rows, glob_patterns, resolve_inputs
+from model2vec.batch.staging import create_staging, release_staging, remove_own_files, remove_stale_staging
 from model2vec.batch.tasks import EMBEDDING_COLUMN, ROW_COLUMN, JobSettings, embed_partition
 
 if TYPE_CHECKING:
@@ -79,13 +78,16 @@ def embed_files(
     :param normalize: Overrides the model's normalisation when not None.
     :param batch_size: Texts per encode batch (memory only; results do not depend on it).
     :param partition_bytes: Approximate input bytes per task (JSONL byte ranges, Parquet row groups).
-    :param overwrite: Replace `output` if it exists.
+    :param overwrite: Replace `output` if it exists, which it must only as an earlier `embed_files`
+        output (its `batch.json` and the parts it lists, nothing else) or an empty folder.
     :param progress: True prints rows done to stderr; a callable gets (rows done, rows total).
     :return: The files written, row count and dimension.
     :raises FileNotFoundError: If an input is missing or a glob matches nothing.
-    :raises FileExistsError: If `output` exists and `overwrite` is False.
-    :raises ValueError: On an unknown backend, bad settings, an unsupported or unreadable file, a missing
-        column, a non-string text, or inputs without any row.
+    :raises FileExistsError: If `output` exists and `overwrite` is False, or it exists and is not an
+        earlier output (a file, a folder without `batch.json`, or one holding files it does not list).
+    :raises ValueError: On an unknown backend, bad settings, an unsupported, unreadable, truncated or
+        corrupt file, a missing column, a non-string text, inputs without any row, or an output that is
+        an input file, contains an input, or lies where an input glob would read its files.
     :raises TypeError: If a `StaticModel` object is given to a distributed backend.
     :raises ImportError: If the backend's packages are missing (the message names the pip install).
     """
@@ -100,15 +102,22 @@ def embed_files(
     if text_column in columns or len(set(columns)) != len(columns) or {ROW_COLUMN, EMBEDDING_COLUMN} & set(columns):
         raise ValueError(f"columns must be distinct, and differ from {text_column!r}, 'row' and 'embedding'.")
     reference, loaded = _model_reference(model, backend)
+    # Symlinks resolved, so an alias of an input folder is seen for what it is.
     target = Path(output).resolve()
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"Output {target} exists; pass overwrite=True (--overwrite) to replace it.")
     files = resolve_inputs(inputs)
+    check_output_location(target, files, glob_patterns(inputs))
+    if target.parent.is_dir():
+        remove_stale_staging(target)
+        recover_output(target)
+    if target.exists() or target.is_symlink():
+        if not overwrite:
+            raise FileExistsError(f"Output {target} exists; pass overwrite=True (--overwrite) to replace it.")
+        earlier_output_files(target)  # refuses anything but an earlier output, before any work
     check_jsonl_heads(files, text_column, columns)
     parts = plan_partitions(files, text_column, columns, partition_bytes)
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    staging, marker = create_staging(target)
     job = JobSettings(reference, text_column, columns, max_length, normalize, batch_size, str(staging))
     embed = partial(embed_partition, job, model=loaded)
     client_used, cluster = None, None
@@ -134,9 +143,11 @@ def embed_files(
         written = run(embed, list(zip(parts, offsets, strict=True)), tracker)
         if written != counts:
             raise RuntimeError(f"Partitions changed while being read: counted {counts}, embedded {written}.")
+        release_staging(staging, marker)
         result = finish(staging, target, parts, counts, files, job, loaded)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        release_staging(staging, marker)
+        remove_own_files(staging)
         raise
     finally:
         if cluster is not None and client_used is not None:

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
-import tempfile
+import re
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model2vec.batch.readers import Partition, pyarrow_module
+from model2vec.batch.readers import Partition, glob_reaches, pyarrow_module
 from model2vec.batch.tasks import EMBEDDING_COLUMN, PART_NAME, JobSettings
 
 if TYPE_CHECKING:
     from model2vec.model import StaticModel
 
 MANIFEST = "batch.json"
+MANIFEST_FORMAT = "model2vec-batch/1"  # marks a manifest as ours (earlier versions wrote none)
+PART_PATTERN = re.compile(r"part-\d{5,}\.parquet")
 
 
 @dataclass
@@ -39,6 +43,101 @@ class BatchResult:
     seconds: float = 0.0
 
 
+def check_output_location(target: Path, files: Sequence[Path], patterns: Sequence[str]) -> None:
+    """Refuse an output that is an input, holds an input, or that an input glob would read back.
+
+    :param target: The output folder, absolute with symlinks resolved.
+    :param files: The input files, resolved.
+    :param patterns: The input globs, as `readers.glob_patterns` gives them.
+    :raises ValueError: Naming the input in the way.
+    """
+    if not target.name:
+        raise ValueError(f"Output {target} is a file system root; choose a folder.")
+    for file in files:
+        if file == target:
+            raise ValueError(f"Output {target} is the input file {file}; choose another output folder.")
+        if target in file.parents:
+            raise ValueError(f"Output {target} contains the input {file}; choose an output folder outside the inputs.")
+    for pattern in patterns:
+        for probe in (target / MANIFEST, target / PART_NAME.format(0)):
+            if glob_reaches(pattern, probe):
+                raise ValueError(
+                    f"The input glob {pattern!r} would read the output's own files ({probe}) when run again; "
+                    "choose an output folder it cannot match."
+                )
+
+
+def earlier_output_files(folder: Path) -> list[Path]:
+    """Return the files of `folder` when they all are an earlier `embed_files` output's (manifest and parts).
+
+    An empty folder holds nothing to lose and qualifies (with no files).
+
+    :param folder: An existing path.
+    :return: The files to delete to make room.
+    :raises FileExistsError: If `folder` is not a folder, has no readable manifest, or holds anything
+        the manifest does not list (the message names a few).
+    """
+    refusal = f"Output {folder} exists and is not an embed_files output"
+    if folder.is_symlink() or not folder.is_dir():
+        raise FileExistsError(f"{refusal} (not a folder); overwrite replaces only an earlier output.")
+    entries = sorted(folder.iterdir())
+    if not entries:
+        return []
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileExistsError(f"{refusal} (no {MANIFEST}); overwrite replaces only an earlier output.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise FileExistsError(f"{refusal} (unreadable {MANIFEST}: {error}).") from error
+    parts = manifest.get("parts") if isinstance(manifest, dict) else None
+    if not isinstance(parts, list) or not all(isinstance(name, str) and PART_PATTERN.fullmatch(name) for name in parts):
+        raise FileExistsError(f"{refusal} (its {MANIFEST} lists no parts).")
+    owned = {MANIFEST, *parts}
+    foreign = [e.name for e in entries if e.name not in owned or e.is_symlink() or not e.is_file()]
+    if foreign:
+        raise FileExistsError(
+            f"Output {folder} holds files an earlier embed_files run did not write ({', '.join(foreign[:5])}); "
+            "overwrite deletes only an earlier output: move them away or choose another folder."
+        )
+    return entries
+
+
+def _backup_prefix(target: Path) -> str:
+    return f".{target.name}.batch-old-"
+
+
+def recover_output(target: Path) -> Path | None:
+    """Undo a job killed while swapping outputs: restore its old output if `target` is missing.
+
+    The swap moves the old output aside to `.{name}.batch-old-{random}` before moving the new one in.
+    Only a folder that `earlier_output_files` accepts is restored or, when `target` exists, deleted.
+
+    :param target: The output folder (absolute).
+    :return: The backup restored as `target`, if any.
+    """
+    restored = None
+    for backup in sorted(target.parent.iterdir()):
+        if not backup.name.startswith(_backup_prefix(target)):
+            continue
+        try:
+            files = earlier_output_files(backup)
+        except FileExistsError:
+            continue  # not ours beyond doubt: leave it
+        if restored is None and not target.exists() and not target.is_symlink():
+            os.replace(backup, target)
+            restored = backup
+        else:
+            _delete(backup, files)
+    return restored
+
+
+def _delete(folder: Path, files: Sequence[Path]) -> None:
+    for file in files:
+        file.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # a file appeared since it was checked: it is not ours, so it stays
+        folder.rmdir()
+
+
 def finish(
     staging: Path,
     target: Path,
@@ -48,12 +147,19 @@ def finish(
     job: JobSettings,
     loaded: StaticModel | None,
 ) -> BatchResult:
-    """Write the manifest and move the staging folder into place (replacing an old output entirely)."""
+    """Write the manifest and move the staging folder into place.
+
+    An existing `target` must be an earlier output (checked again here, just before it is deleted):
+    its manifest and parts are deleted, nothing else.
+
+    :raises FileExistsError: If `target` appeared or changed and is not an earlier output.
+    """
     pa = pyarrow_module()
     names = [PART_NAME.format(part.index) for part, count in zip(parts, counts, strict=True) if count]
     schema = pa.parquet.read_schema(staging / names[0])
     dim = schema.field(EMBEDDING_COLUMN).type.list_size
     manifest = {
+        "format": MANIFEST_FORMAT,
         "model": job.model if loaded is None else repr(loaded),
         "inputs": [str(path) for path in files],
         "text_column": job.text_column,
@@ -65,12 +171,13 @@ def finish(
         "parts": names,
     }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    if target.exists():
-        # Unlike a model folder, nothing of an old output is kept: stale parts would mix two jobs.
-        backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        os.replace(target, backup / "old")
+    if target.exists() or target.is_symlink():
+        old = earlier_output_files(target)
+        # Stale parts of an older job must not survive next to the new ones, so the old output goes whole.
+        backup = target.with_name(f"{_backup_prefix(target)}{secrets.token_hex(6)}")
+        os.replace(target, backup)
         os.replace(staging, target)
-        shutil.rmtree(backup, ignore_errors=True)
+        _delete(backup, [backup / file.name for file in old])
     else:
         os.replace(staging, target)
     return BatchResult(target, [target / name for name in names], sum(counts), dim)

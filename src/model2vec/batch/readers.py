@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import gzip
 import json
 import os
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -98,6 +100,38 @@ def resolve_inputs(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[s
     return files
 
 
+def glob_patterns(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
+    """Return the glob patterns among `inputs`, absolute, with symlinks resolved in their literal leading folders."""
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    patterns = []
+    for item in items:
+        text = os.fspath(item)
+        if not glob.has_magic(text):
+            continue
+        parts = Path(os.path.abspath(text)).parts
+        literal = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+        patterns.append(str(Path(*parts[:literal]).resolve().joinpath(*parts[literal:])))
+    return patterns
+
+
+def glob_reaches(pattern: str, path: Path) -> bool:
+    """Whether the absolute glob `pattern` (as `resolve_inputs` expands it, `**` recursive) matches `path`.
+
+    Matching is per path segment with `fnmatch`, so it errs towards True: it also matches names
+    starting with a dot, which `glob` skips.
+    """
+
+    def match(pattern_parts: tuple[str, ...], path_parts: tuple[str, ...]) -> bool:
+        if not pattern_parts:
+            return not path_parts
+        head, rest = pattern_parts[0], pattern_parts[1:]
+        if head == "**":
+            return any(match(rest, path_parts[i:]) for i in range(len(path_parts) + 1))
+        return bool(path_parts) and fnmatch.fnmatchcase(path_parts[0], head) and match(rest, path_parts[1:])
+
+    return match(Path(pattern).parts, path.parts)
+
+
 def open_text(path: str) -> IO[bytes]:
     """Open a JSONL file for binary reading, decompressing a `.gz` one."""
     if path.lower().endswith(".gz"):
@@ -105,33 +139,51 @@ def open_text(path: str) -> IO[bytes]:
     return open(path, "rb")
 
 
-def jsonl_lines(part: Partition) -> Iterator[tuple[int, bytes]]:
+def jsonl_lines(part: Partition) -> Generator[tuple[int, bytes], None, None]:
     """(byte offset, line) of every non-blank line whose first byte lies in the partition's range.
 
     A line belongs to the partition its first byte falls in, so consecutive ranges cover every line
     exactly once, whatever the range boundaries. Offsets of gzipped files are positions in the
     decompressed stream.
+
+    :raises ValueError: If the file cannot be read, or its gzip data is truncated or corrupt (the
+        message names the file and the last line read whole, or the byte offset).
     """
-    with open_text(part.path) as stream:
-        position = part.start
-        if part.start > 0:
-            # Step back one byte: if it is a newline, a line starts exactly at `start` and is ours.
-            stream.seek(part.start - 1)
-            position = part.start - 1 + len(stream.readline())
-        while part.stop < 0 or position < part.stop:
-            line = stream.readline()
-            if not line:
-                return
-            if line.strip():
-                yield position, line
-            position += len(line)
+    position, lines = part.start, 0
+    try:
+        with open_text(part.path) as stream:
+            if part.start > 0:
+                # Step back one byte: if it is a newline, a line starts exactly at `start` and is ours.
+                stream.seek(part.start - 1)
+                position = part.start - 1 + len(stream.readline())
+            while part.stop < 0 or position < part.stop:
+                line = stream.readline()
+                if not line:
+                    return
+                if line.strip():
+                    yield position, line
+                position += len(line)
+                lines += 1
+    except (EOFError, OSError, zlib.error) as error:
+        # gzip raises EOFError (truncated), zlib.error (corrupt) or BadGzipFile, none naming the file.
+        if part.path.lower().endswith(".gz"):
+            where = f"after line {lines}" if part.start == 0 else f"at decompressed byte {position}"
+            raise ValueError(f"{part.path}: truncated or corrupt gzip data {where} ({error}).") from error
+        raise ValueError(f"{part.path}: cannot read at byte {position} ({error}).") from error
 
 
 def count_rows(part: Partition) -> int:
-    """Count a partition's rows (non-blank lines for JSONL; from the metadata for Parquet)."""
+    """Count a partition's rows (non-blank lines for JSONL; from the metadata for Parquet).
+
+    :raises ValueError: If the file cannot be read (the message names it).
+    """
     if part.kind == "jsonl":
         return sum(1 for _ in jsonl_lines(part))
-    metadata = pyarrow_module().parquet.ParquetFile(part.path).metadata
+    pa = pyarrow_module()
+    try:
+        metadata = pa.parquet.ParquetFile(part.path).metadata
+    except (pa.ArrowException, OSError) as error:
+        raise ValueError(f"{part.path}: not a readable Parquet file ({error}).") from error
     return sum(metadata.row_group(i).num_rows for i in range(part.start, part.stop))
 
 
@@ -147,6 +199,8 @@ def read_jsonl(part: Partition, text_column: str, columns: tuple[str, ...]) -> t
             record = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"{part.path}: invalid JSON in the line at byte {position} ({error}).") from error
+        except RecursionError as error:
+            raise ValueError(f"{part.path}: the line at byte {position} is nested too deeply to parse.") from error
         if not isinstance(record, dict):
             raise ValueError(f"{part.path}: the line at byte {position} is not a JSON object.")
         for name in (text_column, *columns):
@@ -181,15 +235,17 @@ def check_jsonl_heads(files: Sequence[Path], text_column: str, columns: tuple[st
     for path in files:
         if file_kind(path) != "jsonl":
             continue
+        whole = Partition(str(path), "jsonl", 0, -1, 0)
+        lines = jsonl_lines(whole)
         try:
-            with open_text(str(path)) as stream:
-                line = next((line for line in stream if line.strip()), None)
-        except OSError as error:
-            raise ValueError(f"{path}: cannot read ({error}).") from error
-        if line is None:
+            first = next(lines, None)
+        finally:
+            lines.close()
+        if first is None:
             continue
-        head = Partition(str(path), "jsonl", 0, len(line), 0)
+        position = first[0]
+        head = Partition(str(path), "jsonl", position, position + 1, 0)  # owns exactly the first line
         try:
             read_jsonl(head, text_column, columns)
         except ValueError as error:
-            raise ValueError(str(error).replace("the line at byte 0", "the first line")) from error
+            raise ValueError(str(error).replace(f"the line at byte {position}", "the first line")) from error
