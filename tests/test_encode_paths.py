@@ -14,7 +14,7 @@ from tokenizers import Tokenizer, decoders, pre_tokenizers
 from tokenizers.models import BPE, Unigram, WordPiece
 
 import model2vec.pooling
-import model2vec.tokenization
+import model2vec.tokenization.word_index
 from model2vec import StaticModel
 from model2vec._compiled import kernels
 from model2vec.tokenization import TextTokenizer, _slots, prepare_tokenizer, splits_exactly_on_spaces
@@ -127,7 +127,7 @@ def test_compiled_kernels_change_no_bit(texts: list[str], dtype: str, weighted: 
     compiled = model.encode(texts, max_length=None)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(model2vec.pooling, "kernels", None)
-        patch.setattr(model2vec.tokenization, "kernels", None)
+        patch.setattr(model2vec.tokenization.word_index, "kernels", None)
         plain = StaticModel(table, make_tokenizer(), normalize=True, weights=weights, token_mapping=mapping)
         assert plain.encode(texts, max_length=None).tobytes() == compiled.tobytes()
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import model2vec.pooling
+import model2vec.tokenization.word_index
 from model2vec._compiled import kernels
 from model2vec.pooling import kernel_reads, segment_mean, segment_sums
 
@@ -23,7 +24,7 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
         pytest.skip("model2vec._kernels is not built")
     if request.param == "numpy":
         monkeypatch.setattr(model2vec.pooling, "kernels", None)
-        monkeypatch.setattr(model2vec.tokenization, "kernels", None)
+        monkeypatch.setattr(model2vec.tokenization.word_index, "kernels", None)
     return str(request.param)
 
 
