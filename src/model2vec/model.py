@@ -162,7 +162,8 @@ class StaticModel:
         self.base_model_name = base_model_name
         self.language = language
         if normalize is None:
-            normalize = bool(self.config.get("normalize", False))
+            configured = self.config.get("normalize")
+            normalize = False if configured is None else fmt.strict_bool(configured, 'config["normalize"]')
         self.normalize = normalize
 
     # -- attributes ---------------------------------------------------------------------------------
@@ -238,12 +239,21 @@ class StaticModel:
         :raises FileNotFoundError: If the folder, repository or a required file is missing.
         :raises NotADirectoryError: If the path is a file.
         :raises model2vec.format.ModelFormatError: If a file is corrupt or inconsistent.
+        :raises TypeError: If `normalize` is not None, True or False.
+
+        A local folder left without a model by a killed save is repaired first (see
+        `model2vec.format.recover_interrupted_save`).
         """
+        if normalize is not None:
+            normalize = fmt.strict_bool(normalize, "normalize")
+        local = Path(path).expanduser()
+        fmt.recover_interrupted_save(local / subfolder if subfolder else local)
         folder = resolve_model_path(path, token=token, subfolder=subfolder, force_download=force_download)
         loaded = fmt.load_folder(folder)
         if normalize is None:
+            # load_folder has checked that config.json's "normalize" is a JSON boolean or null.
             config_normalize = loaded.config.get("normalize")
-            normalize = bool(config_normalize) if config_normalize is not None else loaded.normalize_module
+            normalize = config_normalize if config_normalize is not None else loaded.normalize_module
         base_model = loaded.config.get("base_model") or loaded.metadata.get("base_model")
         if base_model is None:
             base_model = loaded.config.get("tokenizer_name")
@@ -596,15 +606,17 @@ class StaticModel:
         The folder is written next to its destination and swapped in, so an interrupted save never
         replaces a good model with a partial one. Unrelated files already in the folder are kept.
 
-        :param path: Destination folder.
+        :param path: Destination folder; relative paths ("." included) are taken from the current folder,
+            and a symbolic link is followed (the link stays).
         :param model_name: Name for the model card (defaults to the folder name).
         :param subfolder: Save into this folder inside `path`.
         :return: The folder written.
         :raises NotADirectoryError: If the destination is a file.
+        :raises ValueError: If the destination is the filesystem root.
         """
         target = Path(path) / subfolder if subfolder else Path(path)
         language = [self.language] if isinstance(self.language, str) else self.language
-        card = fmt.model_card(model_name or target.name, self.base_model_name, language)
+        card = fmt.model_card(model_name or Path(os.path.abspath(target)).name, self.base_model_name, language)
         return fmt.save_folder(
             target,
             embeddings=self.embedding,
