@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from model2vec.distill.teachers import embed_inputs, load_teacher
-from model2vec.pretrain.featurize import MANIFEST, featurize, read_features, read_shard, teacher_inputs
+from model2vec.pretrain.featurize import MANIFEST, featurize, read_features, read_shard, teacher_inputs, write_shard
 
 from .conftest import corpus
 
@@ -132,3 +132,50 @@ def test_killed_run_resumes_to_the_same_shards(teacher_folder: Path, tmp_path: P
     featurize(corpus(20), info, tmp_path / "uninterrupted", shard_size=3, show_progress_bar=False)
     assert shard_bytes(tmp_path / "resumed") == shard_bytes(tmp_path / "uninterrupted")
     assert len(read_features(tmp_path / "resumed")[0]) == 20
+
+
+def test_a_changed_corpus_of_the_same_length_is_recomputed(teacher_folder: Path, tmp_path: Path) -> None:
+    info = load_teacher(teacher_folder)
+    first = corpus(7)
+    changed = first[:3] + [text.upper() + " changed" for text in first[3:6]] + first[6:]
+    featurize(first, info, tmp_path / "resumed", shard_size=3, show_progress_bar=False)
+    kept = shard_bytes(tmp_path / "resumed")["shard-00000.safetensors"]
+    featurize(changed, info, tmp_path / "resumed", shard_size=3, show_progress_bar=False)
+    featurize(changed, info, tmp_path / "fresh", shard_size=3, show_progress_bar=False)
+    assert shard_bytes(tmp_path / "resumed") == shard_bytes(tmp_path / "fresh")
+    assert shard_bytes(tmp_path / "resumed")["shard-00000.safetensors"] == kept  # unchanged texts: reused
+    texts, targets = read_features(tmp_path / "resumed")
+    assert texts[3:6] == read_features(tmp_path / "fresh")[0][3:6] and texts[3:6] != first[3:6]
+    np.testing.assert_array_equal(targets, read_features(tmp_path / "fresh")[1])
+
+
+def test_shards_without_a_fingerprint_are_checked_by_their_texts(teacher_folder: Path, tmp_path: Path) -> None:
+    info = load_teacher(teacher_folder)
+    texts = corpus(6)
+    featurize(texts, info, tmp_path, shard_size=3, show_progress_bar=False)
+    path = tmp_path / "shard-00001.safetensors"
+    shard = read_shard(path)
+    write_shard(path, shard.texts, shard.embeddings, shard.start)  # as written before fingerprints
+    legacy = path.read_bytes()
+    assert read_shard(path).source_sha256 is None
+    featurize(texts, info, tmp_path, shard_size=3, show_progress_bar=False)
+    assert path.read_bytes() == legacy  # same texts: kept, the teacher is not run again
+    featurize(texts[:3] + ["hello world"] * 3, info, tmp_path, shard_size=3, show_progress_bar=False)
+    assert read_shard(path).texts == ["hello world"] * 3 and read_shard(path).source_sha256 is not None
+
+
+def test_leftover_temporary_files_are_removed_and_nothing_else(teacher_folder: Path, tmp_path: Path) -> None:
+    info = load_teacher(teacher_folder)
+    featurize(corpus(4), info, tmp_path, shard_size=2, show_progress_bar=False)
+    # What a run killed while writing leaves behind, next to files that only look like ours.
+    leftovers = [".shard-00001.safetensors.tmp", ".shard-00007.safetensors.tmp", f".{MANIFEST}.tmp"]
+    for name in leftovers:
+        (tmp_path / name).write_bytes(b"half written")
+    unrelated = {"shard-notes.safetensors": b"mine", ".notes.tmp": b"mine", "shard-1.safetensors.tmp": b"mine"}
+    for name, data in unrelated.items():
+        (tmp_path / name).write_bytes(data)
+    featurize(corpus(4), info, tmp_path, shard_size=2, show_progress_bar=False)
+    assert not any((tmp_path / name).exists() for name in leftovers)
+    featurize(corpus(2), info, tmp_path, shard_size=3, overwrite=True, show_progress_bar=False)
+    assert {name: (tmp_path / name).read_bytes() for name in unrelated} == unrelated
+    assert sorted(p.name for p in tmp_path.glob("shard-0*")) == ["shard-00000.safetensors"]

@@ -6,12 +6,15 @@ Layout of the output folder::
     shard-00000.safetensors   texts [0, shard_size), shard-00001 the next ones, ...
 
 Each shard is a safetensors file with `embeddings` (n, width) float32, `text_bytes` (UTF-8 of all texts),
-`text_offsets` (n + 1 byte boundaries), `start` (its first text's position in the stream) and `sha256`
-(a digest of the other four). Shards are written to a temporary name and renamed, so a crash never leaves a
-half-written shard under a final name; on restart every valid shard is kept (its texts are skipped
-in the stream without calling the teacher), and a missing, unreadable or mismatching shard is
-recomputed. Batches are formed within a shard, so a shard's bytes do not depend on whether the run
-was interrupted.
+`text_offsets` (n + 1 byte boundaries), `start` (its first text's position in the stream),
+`source_sha256` (a fingerprint of the shard's corpus texts, before any cut) and `sha256` (a digest of
+the others). Shards are written to a temporary name (`.shard-NNNNN.safetensors.tmp`) and renamed, so a
+crash never leaves a half-written shard under a final name; the next run deletes such leftovers. On
+restart a valid shard is kept (its texts are skipped in the stream without calling the teacher) when
+its fingerprint matches the corpus texts it stands for; a missing, unreadable or mismatching shard is
+recomputed (the corpus changed). Shards written before fingerprints existed are kept when the texts
+as the teacher saw them match. Batches are formed within a shard, so a shard's bytes do not depend on
+whether the run was interrupted.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +37,9 @@ from model2vec.distill.teachers import TeacherInfo, embed_inputs
 
 MANIFEST = "featurize.json"
 SHARD_PATTERN = "shard-{index:05d}.safetensors"
+SHARD_NAME = re.compile(r"shard-(\d{5,})\.safetensors")
+# Temporary names of our writes: a run deletes leftovers of these (from a killed run), nothing else.
+TEMPORARY_NAME = re.compile(r"\.(shard-\d{5,}\.safetensors|featurize\.json)\.tmp")
 FORMAT_VERSION = 1
 
 
@@ -65,11 +72,14 @@ class Shard:
     :param texts: The texts as the teacher saw them (cut after the last token that fit).
     :param embeddings: `(len(texts), width)` float32 targets.
     :param start: Position of the first text in the corpus stream.
+    :param source_sha256: Fingerprint of the corpus texts it was computed from (`fingerprint`); None
+        in shards written before fingerprints existed.
     """
 
     texts: list[str]
     embeddings: np.ndarray
     start: int
+    source_sha256: bytes | None = None
 
 
 def _shard_path(folder: Path, index: int) -> Path:
@@ -84,6 +94,20 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
     return hasher.hexdigest()
 
 
+def fingerprint(texts: list[str]) -> bytes:
+    """SHA-256 of a list of texts (each length-prefixed, so the list's boundaries count too).
+
+    :param texts: The texts (lone surrogates are hashed as they are, not rejected).
+    :return: The 32-byte digest.
+    """
+    hasher = hashlib.sha256()
+    for text in texts:
+        data = text.encode("utf-8", "surrogatepass")
+        hasher.update(len(data).to_bytes(8, "little"))
+        hasher.update(data)
+    return hasher.digest()
+
+
 def _encode_texts(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     encoded = [text.encode("utf-8") for text in texts]
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
@@ -91,17 +115,21 @@ def _encode_texts(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer(b"".join(encoded), dtype=np.uint8).copy(), offsets
 
 
-def write_shard(path: Path, texts: list[str], embeddings: np.ndarray, start: int) -> None:
+def write_shard(
+    path: Path, texts: list[str], embeddings: np.ndarray, start: int, sources: list[str] | None = None
+) -> None:
     """Write one shard atomically (temporary file, then rename).
 
     :param path: The shard's final path.
-    :param texts: Its texts.
+    :param texts: Its texts, as the teacher saw them.
     :param embeddings: `(len(texts), width)` targets.
     :param start: Position of its first text in the stream.
+    :param sources: The corpus texts they come from (before any cut), fingerprinted so a resumed run
+        can tell whether the corpus changed; None writes no fingerprint.
     :raises ValueError: If the row counts differ.
     """
-    if len(texts) != len(embeddings):
-        raise ValueError(f"{len(texts)} texts but {len(embeddings)} embeddings.")
+    if len(texts) != len(embeddings) or (sources is not None and len(sources) != len(texts)):
+        raise ValueError(f"{len(texts)} texts but {len(embeddings)} embeddings or a different number of sources.")
     text_bytes, text_offsets = _encode_texts(texts)
     arrays = {
         "embeddings": np.ascontiguousarray(embeddings, dtype=np.float32),
@@ -109,6 +137,8 @@ def write_shard(path: Path, texts: list[str], embeddings: np.ndarray, start: int
         "text_offsets": text_offsets,
     }
     arrays["start"] = np.array([start], dtype=np.int64)
+    if sources is not None:
+        arrays["source_sha256"] = np.frombuffer(fingerprint(sources), dtype=np.uint8).copy()
     arrays["sha256"] = np.frombuffer(bytes.fromhex(_digest(arrays)), dtype=np.uint8).copy()
     temporary = path.with_name(f".{path.name}.tmp")
     # No safetensors metadata: its key order is not stable, and shards must be byte-identical.
@@ -143,7 +173,8 @@ def read_shard(path: str | os.PathLike[str], width: int | None = None) -> Shard:
         raise ValueError(f"Shard {path} holds {embeddings.shape[1]}-d vectors, expected {width}.")
     raw = text_bytes.tobytes()
     texts = [raw[a:b].decode("utf-8") for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)]
-    return Shard(texts=texts, embeddings=embeddings, start=start)
+    source = arrays.get("source_sha256")
+    return Shard(texts, embeddings, start, None if source is None else source.tobytes())
 
 
 def teacher_inputs(tokenizer: Tokenizer, texts: list[str], max_length: int) -> tuple[list[list[int]], list[str]]:
@@ -189,7 +220,7 @@ def _check_manifest(folder: Path, settings: FeaturizeSettings, overwrite: bool) 
     if not path.is_file():
         return
     if overwrite:
-        for shard in folder.glob("shard-*.safetensors"):
+        for _, shard in _shard_files(folder):
             shard.unlink()
         path.unlink()
         return
@@ -204,6 +235,37 @@ def _check_manifest(folder: Path, settings: FeaturizeSettings, overwrite: bool) 
                 f"{folder} was featurised with {key}={stored.get(key)!r}, not {current.get(key)!r}; "
                 "use another folder or pass overwrite=True."
             )
+
+
+def _shard_files(folder: Path) -> list[tuple[int, Path]]:
+    """(index, path) of the files named as shards are (`shard-NNNNN.safetensors`): only these are ever deleted."""
+    found = [(SHARD_NAME.fullmatch(path.name), path) for path in folder.iterdir() if path.is_file()]
+    return [(int(match.group(1)), path) for match, path in found if match is not None]
+
+
+def remove_temporary_files(folder: Path) -> list[Path]:
+    """Delete the temporary files a killed featurisation left in `folder` (our names only).
+
+    One folder takes one featurisation at a time, so a temporary file found when a run starts belongs
+    to a run that is over.
+
+    :param folder: The featurisation folder.
+    :return: The files deleted.
+    """
+    removed = [path for path in folder.iterdir() if TEMPORARY_NAME.fullmatch(path.name) and path.is_file()]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
+def _reusable(shard: Shard, chunk: list[str], start: int, teacher: TeacherInfo, max_length: int) -> bool:
+    """Whether a stored shard holds the targets of exactly these corpus texts."""
+    if shard.start != start or len(shard.texts) != len(chunk):
+        return False
+    if shard.source_sha256 is not None:
+        return shard.source_sha256 == fingerprint(chunk)
+    # Written before fingerprints: the targets depend only on the texts as the teacher saw them.
+    return teacher_inputs(teacher.tokenizer, chunk, max_length)[1] == shard.texts
 
 
 def _manifest(settings: FeaturizeSettings, complete: bool, count: int) -> dict[str, Any]:
@@ -266,6 +328,7 @@ def featurize(
         pooling=tuple(pooling),
         teacher_dtype=str(getattr(teacher.teacher, "teacher_dtype", "float32")),
     )
+    remove_temporary_files(folder)
     _check_manifest(folder, settings, overwrite)
     _write_manifest(folder, settings, complete=False, count=0)
     from tqdm.auto import tqdm
@@ -278,13 +341,12 @@ def featurize(
             start = index * shard_size
             if path.is_file():
                 try:
-                    shard = read_shard(path, settings.width)
-                    if shard.start == start and len(shard.texts) == len(chunk):
+                    if _reusable(read_shard(path, settings.width), chunk, start, teacher, max_length):
                         total += len(chunk)
                         bar.update(len(chunk))
                         continue
                 except ValueError:
-                    pass  # corrupt or from another stream: recompute it below
+                    pass  # corrupt: recompute it below, as one from another stream
             ids, seen = teacher_inputs(teacher.tokenizer, chunk, max_length)
             vectors = embed_inputs(
                 teacher.teacher, ids, pooling, pad_id=teacher.pad_id, batch_size=batch_size, show_progress_bar=False
@@ -292,12 +354,12 @@ def featurize(
             if teacher.normalizes:
                 norms = np.linalg.norm(vectors, axis=1, keepdims=True)
                 vectors = vectors / np.where(norms > 0, norms, 1.0)
-            write_shard(path, seen, vectors, start)
+            write_shard(path, seen, vectors, start, sources=chunk)
             total += len(chunk)
             bar.update(len(chunk))
     # Shards beyond the end of this stream belong to a longer earlier run: drop them.
-    for stale in folder.glob("shard-*.safetensors"):
-        if int(stale.name[6:11]) > index:
+    for number, stale in _shard_files(folder):
+        if number > index:
             stale.unlink()
     _write_manifest(folder, settings, complete=True, count=total)
     return folder
