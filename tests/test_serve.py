@@ -24,6 +24,7 @@ from model2vec import StaticModel  # noqa: E402
 from model2vec.search import SearchIndex  # noqa: E402
 from model2vec.serve.app import create_app, float32_lists, truncate_dimensions  # noqa: E402
 from model2vec.serve.limits import ServeLimits  # noqa: E402
+from model2vec.serve.server import uvicorn_server  # noqa: E402
 
 from .conftest import make_model  # noqa: E402
 
@@ -40,8 +41,7 @@ class LiveServer:
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False)
-        self.server = uvicorn.Server(config)
+        self.server = uvicorn_server(app, log_level="warning")
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
 
     def __enter__(self) -> LiveServer:

@@ -7,13 +7,17 @@ Endpoints:
 - `GET /health`, `GET /v1/models`; `GET /openapi.json` and `/docs` are FastAPI's.
 
 Every error is a JSON body in OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`:
-413 for a body over `max_body_bytes`; 422 when the body is not valid JSON or does not match the schema
-(wrong types, empty list, `dimensions` < 1, `k` out of range); 400 when it breaks a server limit (too many
-inputs, a too-long input, `dimensions` over the model's dimension); 404 for another model's name or, on
-`/search`, when no index is loaded; 409 when the loaded index is empty. Malformed input never gives a 5xx.
+413 for a body over `max_body_bytes`; 422 when the body is not UTF-8 JSON (`invalid_json`, saying where)
+or does not match the schema (`validation_error`; token ids get `token_ids_not_supported`); 400 when it
+breaks a server limit (too many JSON elements, too deep a nesting, too many inputs, a too-long input,
+`dimensions` over the model's dimension, too many search matches or too much returned text); 404 for
+another model's name, an unknown path or, on `/search`, when no index is loaded; 405 (with `Allow`)
+for a wrong method; 409 when the loaded index is empty; 500 if the model yields a non-finite vector.
+Malformed input never gives a 5xx.
 
-Encoding and searching run in worker threads (at most `max_concurrency` at once) so the event loop, and
-with it `/health`, stays responsive while large requests are being encoded.
+Bodies are read by `model2vec.serve.body.parse_json_body`, which counts elements and depth before
+parsing; parsing, validation, encoding, searching and writing the response all run in worker threads
+(at most `max_concurrency` at once), so the event loop, and with it `/health`, stays responsive.
 """
 
 from __future__ import annotations
@@ -29,9 +33,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from model2vec.serve.limits import ServeLimits
+from model2vec.serve.body import parse_json_body
+from model2vec.serve.errors import ApiError, error_body
+from model2vec.serve.limits import MAX_JSON_DEPTH, ServeLimits
 from model2vec.serve.schemas import (
     EmbeddingRequest,
     EmbeddingResponse,
@@ -48,50 +55,38 @@ if TYPE_CHECKING:
     from model2vec.search import SearchIndex
 
 _T = TypeVar("_T")
+_Request = TypeVar("_Request", bound=BaseModel)
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    404: "not_found_error",
-    409: "conflict_error",
-    413: "invalid_request_error",
-}
+# Codes for the errors Starlette raises itself (routing).
+HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed"}
+TOKEN_IDS_MESSAGE = (
+    "input holds token ids; this server embeds text, so send the texts as strings. LangChain's "
+    "OpenAIEmbeddings sends token ids unless created with check_embedding_ctx_length=False."
+)
 
 
-class ApiError(Exception):
-    """An error answered with `status` and an OpenAI-style error body."""
-
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None) -> None:
-        """Describe the error.
-
-        :param status: HTTP status.
-        :param message: Human-readable cause.
-        :param param: The request field at fault.
-        :param code: Machine-readable code.
-        """
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.code = code
-
-
-def error_response(status: int, message: str, param: str | None = None, code: str | None = None) -> JSONResponse:
-    """Build the JSON error response every failing request gets.
+def error_response(
+    status: int,
+    message: str,
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """Build the JSON error response every failing request gets (see `model2vec.serve.errors.error_body`).
 
     :param status: HTTP status code.
     :param message: What went wrong, for a person.
     :param param: The request field at fault, if one is.
     :param code: A stable machine-readable code.
+    :param headers: Extra response headers (`Allow` on a 405).
     :return: The response.
     """
-    kind = ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(error_body(status, message, param, code), status_code=status, headers=headers)
 
 
 class BodySizeLimit:
@@ -157,11 +152,16 @@ class BodySizeLimit:
 def truncate_dimensions(vectors: np.ndarray, dimensions: int) -> np.ndarray:
     """Keep the first `dimensions` columns and L2-normalise each row; all-zero rows stay zero.
 
-    :param vectors: `(n, dim)` float32 rows.
+    Rows are scaled by their largest magnitude before squaring, so values near the float32 maximum
+    keep their direction instead of overflowing to an infinite norm.
+
+    :param vectors: `(n, dim)` finite float32 rows.
     :param dimensions: Columns to keep, 1 <= dimensions <= dim (checked by the caller).
     :return: A new `(n, dimensions)` float32 array.
     """
-    kept = np.ascontiguousarray(vectors[:, :dimensions], dtype=np.float32)
+    kept = np.array(vectors[:, :dimensions], dtype=np.float32)
+    largest = np.max(np.abs(kept), axis=1, keepdims=True)
+    np.divide(kept, largest, out=kept, where=largest > 0)
     norms = np.linalg.norm(kept, axis=1, keepdims=True)
     out = np.zeros_like(kept)
     np.divide(kept, norms, out=out, where=norms > 0)
@@ -221,23 +221,58 @@ def _limit_schema(schema: dict[str, Any], field: str, limits: ServeLimits) -> No
             option.setdefault("items", {})["maxLength"] = limits.max_chars
 
 
+def _check_finite_table(model: StaticModel) -> None:
+    """Refuse a model whose table or weights hold NaN or infinity: every answer could carry them."""
+    for name in ("embedding", "weights"):
+        table = getattr(model, name, None)
+        if table is None or np.asarray(table).dtype.kind != "f":
+            continue
+        finite = np.isfinite(np.asarray(table))
+        if not finite.all():
+            row = int(np.argwhere(~finite)[0][0])
+            raise ValueError(
+                f"The model's {name} holds non-finite values (NaN or infinity), first in row {row}: "
+                "it would answer with NaN vectors. Repair or re-distill the model."
+            )
+
+
+def _is_token_ids(value: Any) -> bool:
+    """Whether a request's `input` looks like token ids: a list of ints, or a list of lists of ints."""
+    if not isinstance(value, list) or not value:
+        return False
+
+    def ints(items: Any) -> bool:
+        return isinstance(items, list) and bool(items) and all(type(item) is int for item in items)
+
+    return ints(value) or all(ints(item) for item in value)
+
+
 def create_app(
     model: StaticModel,
     model_name: str = "model2vec",
     index: SearchIndex | None = None,
     limits: ServeLimits | None = None,
+    aliases: Sequence[str] = (),
 ) -> FastAPI:
     """Build the HTTP application serving `model` (and `index`, if given).
 
     :param model: The model that embeds inputs and search queries.
-    :param model_name: Name reported in responses; a request's `model`, when given, must equal it.
+    :param model_name: Name reported in responses and listed first by `GET /v1/models`.
     :param index: A search index for `POST /search`; its vectors must have the model's dimension.
         Without one, `/search` answers 404.
     :param limits: Request limits and worker concurrency (defaults: `ServeLimits()`).
+    :param aliases: More names a request's `model` may give (for clients with a fixed model name);
+        listed by `GET /v1/models`, and reported in a response to a request that used one.
+        A request's `model`, when given, must be `model_name` or an alias (else 404).
     :return: The FastAPI app (run it with uvicorn, or `model2vec serve`).
-    :raises ValueError: If the index's dimension differs from the model's.
+    :raises ValueError: If the index's dimension differs from the model's, a name repeats or is empty,
+        or the model's table holds NaN or infinity.
     """
     limits = limits or ServeLimits()
+    names = [model_name, *aliases]
+    if not all(names) or len(set(names)) != len(names):
+        raise ValueError(f"Served model names must be non-empty and distinct, got {names!r}.")
+    _check_finite_table(model)
     dim = model.dim
     if index is not None and index.dim is not None and index.dim != dim:
         raise ValueError(f"The index holds {index.dim}-d vectors but the model gives {dim}-d vectors.")
@@ -251,21 +286,35 @@ def create_app(
     limiter: list[anyio.CapacityLimiter] = []
     # Index backends need not be thread-safe (an approximate one may rebuild lazily), so searches queue.
     index_lock = threading.Lock()
+    too_many_hint = f" A request holds at most {limits.max_inputs} texts, as strings (token ids are not accepted)."
 
     async def in_worker(function: Callable[[], _T]) -> _T:
         if not limiter:
             limiter.append(anyio.CapacityLimiter(limits.max_concurrency))
         return await anyio.to_thread.run_sync(function, limiter=limiter[0])
 
+    def too_many(count: int, field: str) -> ApiError:
+        message = f"{field} has {count} texts; the server accepts at most {limits.max_inputs} per request."
+        return ApiError(400, message, field, "too_many_inputs")
+
+    def read(body: bytes, schema: type[_Request], field: str) -> _Request:
+        # Count and shape first, so a huge list is refused before any per-item validation.
+        data = parse_json_body(body, limits.max_json_elements, MAX_JSON_DEPTH, too_many_hint)
+        value = data.get(field)
+        if isinstance(value, list) and len(value) > limits.max_inputs:
+            raise too_many(len(value), field)
+        if field == "input" and _is_token_ids(value):
+            raise ApiError(422, TOKEN_IDS_MESSAGE, field, "token_ids_not_supported")
+        try:
+            return schema.model_validate(data)
+        except ValidationError as error:
+            message, param = _validation_message(error.errors(include_url=False))
+            raise ApiError(422, message, param, "validation_error") from None
+
     def checked_texts(value: str | list[str], field: str) -> list[str]:
         texts = [value] if isinstance(value, str) else value
         if len(texts) > limits.max_inputs:
-            raise ApiError(
-                400,
-                f"{field} has {len(texts)} texts; the server accepts at most {limits.max_inputs} per request.",
-                field,
-                "too_many_inputs",
-            )
+            raise too_many(len(texts), field)
         for i, text in enumerate(texts):
             if len(text) > limits.max_chars:
                 raise ApiError(
@@ -276,17 +325,31 @@ def create_app(
                 )
         return texts
 
-    def check_model(requested: str | None) -> None:
-        if requested is not None and requested != model_name:
+    def served_name(requested: str | None) -> str:
+        if requested is None:
+            return model_name
+        if requested not in names:
+            served = ", ".join(repr(name) for name in names)
             raise ApiError(
                 404,
-                f"Model {requested[:200]!r} is not served here; this server serves {model_name!r}.",
+                f"Model {requested[:200]!r} is not served here; this server serves {served}.",
                 "model",
                 "model_not_found",
             )
+        return requested
 
-    def embed(texts: list[str]) -> tuple[np.ndarray, int]:
+    def embed(texts: list[str], field: str) -> tuple[np.ndarray, int]:
         vectors = model.encode(texts, max_length=limits.max_length, use_multiprocessing=False)
+        finite = np.isfinite(vectors).all(axis=1)
+        if not finite.all():
+            # Never the client's fault: a table loaded without checks, or pooling that overflowed.
+            raise ApiError(
+                500,
+                f"The model produced a non-finite vector (NaN or infinity) for {field}[{int(np.argmin(finite))}]; "
+                "the server does not send it. The model's table or pooling is broken.",
+                field,
+                "non_finite_embedding",
+            )
         tokens = sum(len(ids) for ids in model.tokenize(texts, max_length=limits.max_length))
         return vectors, tokens
 
@@ -306,77 +369,132 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail))
+        headers = dict(exc.headers or {})
+        message = str(exc.detail)
+        if exc.status_code == 405 and "Allow" in headers:
+            message = f"{request.method} is not allowed on {request.url.path}; use {headers['Allow']}."
+        return error_response(exc.status_code, message, code=HTTP_ERROR_CODES.get(exc.status_code), headers=headers)
 
     errors: dict[int | str, dict[str, Any]] = {
         status: {"model": ErrorResponse, "description": description}
         for status, description in (
-            (400, "A server limit is exceeded (inputs per request, characters per input, dimensions)."),
+            (
+                400,
+                "A server limit is exceeded (JSON elements or depth, inputs per request, characters per input, "
+                "dimensions).",
+            ),
             (404, "The requested model is not the served one."),
             (413, "The request body is larger than the server accepts."),
-            (422, "The body is not valid JSON or does not match the schema."),
+            (422, "The body is not UTF-8 JSON, or does not match the schema."),
+            (500, "The model produced a non-finite vector (a broken model, never the request)."),
         )
     }
 
-    @app.post("/v1/embeddings", response_model=EmbeddingResponse, responses=errors)
-    async def embeddings(request: EmbeddingRequest) -> JSONResponse:
+    def body_of(schema: str) -> dict[str, Any]:
+        # The handlers read the body themselves (bounded parsing), so the schema is declared here.
+        content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+        return {"requestBody": {"required": True, "content": content}}
+
+    @app.post(
+        "/v1/embeddings", response_model=EmbeddingResponse, responses=errors, openapi_extra=body_of("EmbeddingRequest")
+    )
+    async def embeddings(raw: Request) -> JSONResponse:
         """Embed one text or a list of texts (OpenAI-compatible)."""
-        check_model(request.model)
-        texts = checked_texts(request.input, "input")
-        if request.dimensions is not None and request.dimensions > dim:
-            raise ApiError(
-                400,
-                f"dimensions={request.dimensions} exceeds the model's dimension {dim}.",
-                "dimensions",
-                "invalid_dimensions",
-            )
-        vectors, tokens = await in_worker(lambda: embed(texts))
-        if request.dimensions is not None:
-            vectors = truncate_dimensions(vectors, request.dimensions)
-        if request.encoding_format == "base64":
-            values: list[Any] = [encode_base64(row) for row in vectors]
-        else:
-            values = float32_lists(vectors)
-        data = [{"object": "embedding", "index": i, "embedding": value} for i, value in enumerate(values)]
-        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-        # Built directly: validating thousands of floats through the response model would dominate a request.
-        return JSONResponse({"object": "list", "data": data, "model": model_name, "usage": usage})
+        body = await raw.body()
+
+        def run() -> JSONResponse:
+            request = read(body, EmbeddingRequest, "input")
+            name = served_name(request.model)
+            texts = checked_texts(request.input, "input")
+            if request.dimensions is not None and request.dimensions > dim:
+                raise ApiError(
+                    400,
+                    f"dimensions={request.dimensions} exceeds the model's dimension {dim}.",
+                    "dimensions",
+                    "invalid_dimensions",
+                )
+            vectors, tokens = embed(texts, "input")
+            if request.dimensions is not None:
+                vectors = truncate_dimensions(vectors, request.dimensions)
+            if request.encoding_format == "base64":
+                values: list[Any] = [encode_base64(row) for row in vectors]
+            else:
+                values = float32_lists(vectors)
+            data = [{"object": "embedding", "index": i, "embedding": value} for i, value in enumerate(values)]
+            usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+            # Built directly (and rendered here, off the event loop): validating thousands of floats
+            # through the response model would dominate a request.
+            return JSONResponse({"object": "list", "data": data, "model": name, "usage": usage})
+
+        return await in_worker(run)
 
     search_errors: dict[int | str, dict[str, Any]] = {
-        **{status: errors[status] for status in (400, 413, 422)},
+        **{status: errors[status] for status in (413, 422, 500)},
+        400: {
+            "model": ErrorResponse,
+            "description": errors[400]["description"] + " Or queries x k above the match limit, or more "
+            "returned text than the server sends.",
+        },
         404: {"model": ErrorResponse, "description": "No index is loaded (start the server with --index)."},
         409: {"model": ErrorResponse, "description": "The loaded index is empty."},
     }
 
-    @app.post("/search", response_model=SearchResponse, responses=search_errors)
-    async def search(request: SearchRequest) -> JSONResponse:
+    @app.post("/search", response_model=SearchResponse, responses=search_errors, openapi_extra=body_of("SearchRequest"))
+    async def search(raw: Request) -> JSONResponse:
         """Find the `k` stored items most cosine-similar to each query text."""
         if index is None:
             raise ApiError(404, "No search index is loaded; start the server with --index FOLDER.", None, "no_index")
         if len(index) == 0:
             raise ApiError(409, "The loaded search index is empty.", None, "empty_index")
-        texts = checked_texts(request.query, "query")
+        body = await raw.body()
         loaded = index
 
-        def run() -> tuple[list[list[Any]], np.ndarray, int]:
-            vectors, tokens = embed(texts)
+        def run() -> JSONResponse:
+            request = read(body, SearchRequest, "query")
+            texts = checked_texts(request.query, "query")
+            k = min(request.k, len(loaded))
+            if len(texts) * k > limits.max_matches:
+                raise ApiError(
+                    400,
+                    f"{len(texts)} queries x k={k} would return {len(texts) * k} matches; the server returns at "
+                    f"most {limits.max_matches} per request: send fewer queries or a smaller k.",
+                    "k",
+                    "too_many_matches",
+                )
+            vectors, tokens = embed(texts, "query")
             with index_lock:
-                ids, scores = loaded.search(vectors, k=request.k)
-            return ids, scores, tokens
+                found, scores = loaded.search(vectors, k=k)
+            if not np.isfinite(scores).all():
+                raise ApiError(
+                    500,
+                    "The index holds non-finite vectors; the server does not send NaN scores.",
+                    None,
+                    "non_finite_score",
+                )
+            stored = [[loaded.text(item) for item in row] for row in found]
+            chars = sum(len(text) for row in stored for text in row if text is not None)
+            if chars > limits.max_match_chars:
+                raise ApiError(
+                    400,
+                    f"The matches hold {chars} characters of stored text; the server returns at most "
+                    f"{limits.max_match_chars} per response: send fewer queries or a smaller k.",
+                    "k",
+                    "response_too_large",
+                )
+            data = [
+                {
+                    "index": i,
+                    "matches": [
+                        {"id": item, "score": score, "text": text}
+                        for item, score, text in zip(row, scores[i].tolist(), stored[i], strict=True)
+                    ],
+                }
+                for i, row in enumerate(found)
+            ]
+            usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+            return JSONResponse({"object": "list", "data": data, "model": model_name, "usage": usage})
 
-        found, scores, tokens = await in_worker(run)
-        data = [
-            {
-                "index": i,
-                "matches": [
-                    {"id": item, "score": float(score), "text": loaded.text(item)}
-                    for item, score in zip(row, scores[i].tolist(), strict=True)
-                ],
-            }
-            for i, row in enumerate(found)
-        ]
-        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-        return JSONResponse({"object": "list", "data": data, "model": model_name, "usage": usage})
+        return await in_worker(run)
 
     @app.get("/health", response_model=HealthResponse)
     async def health() -> HealthResponse:
@@ -391,23 +509,27 @@ def create_app(
 
     @app.get("/v1/models", response_model=ModelList)
     async def models() -> ModelList:
-        """List the served model (OpenAI-compatible)."""
-        return ModelList(data=[ModelCard(id=model_name)])
+        """List the served model's names, its own first, then the aliases (OpenAI-compatible)."""
+        return ModelList(data=[ModelCard(id=name) for name in names])
 
     def openapi() -> dict[str, Any]:
         # The configured limits are part of the contract, so clients and fuzzers see them in the schema.
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
-            components = schema.get("components", {}).get("schemas", {})
-            _limit_schema(components.get("EmbeddingRequest", {}), "input", limits)
-            properties = components.get("EmbeddingRequest", {}).get("properties", {})
-            for option in properties.get("dimensions", {}).get("anyOf", []):
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for request_schema in (EmbeddingRequest, SearchRequest):
+                components[request_schema.__name__] = request_schema.model_json_schema(
+                    ref_template="#/components/schemas/{model}"
+                )
+            _limit_schema(components["EmbeddingRequest"], "input", limits)
+            properties = components["EmbeddingRequest"]["properties"]
+            for option in properties["dimensions"].get("anyOf", []):
                 if option.get("type") == "integer":
                     option["maximum"] = dim
-            for option in properties.get("model", {}).get("anyOf", []):
+            for option in properties["model"].get("anyOf", []):
                 if option.get("type") == "string":
-                    option["enum"] = [model_name]
-            _limit_schema(components.get("SearchRequest", {}), "query", limits)
+                    option["enum"] = names
+            _limit_schema(components["SearchRequest"], "query", limits)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -20,18 +20,19 @@ LIMIT_FLAGS = (
     ("--max-chars", "max_chars", "Most characters per text"),
     ("--max-body-bytes", "max_body_bytes", "Largest request body in bytes"),
     ("--max-length", "max_length", "Tokens pooled per text; longer texts are truncated"),
-    ("--max-concurrency", "max_concurrency", "Encode/search calls running at once in worker threads"),
+    ("--max-concurrency", "max_concurrency", "Requests parsed, encoded or searched at once in worker threads"),
+    ("--max-matches", "max_matches", "Most matches one /search returns (queries x k)"),
+    ("--max-match-chars", "max_match_chars", "Most characters of stored text one /search response returns"),
 )
 
 
-def _import_server() -> Any:
-    """Import uvicorn (and, through the app, FastAPI), or raise an ImportError naming the extra."""
+def _check_server_installed() -> None:
+    """Import FastAPI and uvicorn, or raise an ImportError naming the extra to install."""
     try:
         import fastapi  # noqa: F401
-        import uvicorn
+        import uvicorn  # noqa: F401
     except ImportError as error:
         raise ImportError('Serving needs FastAPI and uvicorn: pip install "model2vec[serve]"') from error
-    return uvicorn
 
 
 def default_model_name(model: str) -> str:
@@ -51,23 +52,35 @@ def _positive(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0-65535 (0 picks a free port), got {value}")
+    return value
+
+
 def _serve_command(args: argparse.Namespace) -> int:
-    uvicorn = _import_server()
+    _check_server_installed()
     from model2vec import StaticModel
     from model2vec.serve.app import create_app
+    from model2vec.serve.server import bind_socket, uvicorn_server
 
     limits = ServeLimits(**{field: getattr(args, field) for _, field, _ in LIMIT_FLAGS})
-    model = StaticModel.from_pretrained(args.model)
-    index = None
-    if args.index is not None:
-        from model2vec.search import SearchIndex
+    # Bound first: a busy port fails in a second, before the model loads and before "Serving" is printed.
+    with bind_socket(args.host, args.port) as sock:
+        model = StaticModel.from_pretrained(args.model)
+        index = None
+        if args.index is not None:
+            from model2vec.search import SearchIndex
 
-        index = SearchIndex.load(args.index, model=model)
-    name = args.served_model_name or default_model_name(args.model)
-    app = create_app(model, model_name=name, index=index, limits=limits)
-    indexed = "no index" if index is None else f"index {args.index} ({len(index)} items)"
-    print(f"Serving {name} ({model.dim} dims, {indexed}) on http://{args.host}:{args.port}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+            index = SearchIndex.load(args.index, model=model)
+        name, *aliases = args.served_model_names or [default_model_name(args.model)]
+        app = create_app(model, model_name=name, index=index, limits=limits, aliases=aliases)
+        indexed = "no index" if index is None else f"index {args.index} ({len(index)} items)"
+        also = f", also answering to {', '.join(aliases)}" if aliases else ""
+        port = sock.getsockname()[1]
+        print(f"Serving {name} ({model.dim} dims, {indexed}{also}) on http://{args.host}:{port}", flush=True)
+        uvicorn_server(app, log_level=args.log_level, access_log=args.access_log).run(sockets=[sock])
     return 0
 
 
@@ -76,7 +89,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
     `model2vec serve MODEL [--host H] [--port P] [--index DIR] [--max-batch N] ...` loads MODEL (a folder
     or hub id) and, with `--index`, a saved `SearchIndex`, then serves them until interrupted. A missing
-    model or index, or an index of another dimension, fails before the server starts.
+    model or index, an index of another dimension, or a port in use fails with one line (status 2)
+    before the server starts.
 
     :param subparsers: The object returned by `ArgumentParser.add_subparsers`.
     :return: The subcommand's parser (its handler is set as `func`).
@@ -89,10 +103,17 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("model", help="Model folder or hub id.")
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"Interface to bind (default {DEFAULT_HOST}).")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"Port to bind (default {DEFAULT_PORT}).")
+    parser.add_argument(
+        "--port", type=_port, default=DEFAULT_PORT, help=f"Port to bind, 0 for any free one (default {DEFAULT_PORT})."
+    )
     parser.add_argument("--index", help="Folder of a saved SearchIndex to serve at POST /search.")
     parser.add_argument(
-        "--served-model-name", help="Name in responses and accepted in requests (default: the folder name or hub id)."
+        "--served-model-name",
+        dest="served_model_names",
+        action="append",
+        metavar="NAME",
+        help="Name in responses and accepted in requests (default: the folder name or hub id). Repeat it to "
+        "accept more names, for clients with a fixed model name: the first is the main one.",
     )
     for flag, field, text in LIMIT_FLAGS:
         parser.add_argument(
