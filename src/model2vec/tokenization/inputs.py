@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
-# A text is cut to this many characters per allowed token before tokenising, so that a huge document
-# costs no more than its first `max_length` tokens. WordPiece never makes a token from more than 100
-# characters (longer words become one unknown token), so for WordPiece vocabularies the cut never
-# changes the first `max_length` tokens.
+# A huge text is first cut near this many characters per allowed token, so that a long document costs
+# about as much as its first `max_length` tokens. The cut is only a first guess: a text whose cut gives
+# fewer than `max_length` tokens (one long word is one unknown token; whitespace gives none) is cut
+# again twice as far, up to its whole length (`TextTokenizer.finish`), so the result is always the first
+# `max_length` tokens of the whole text.
 CHARS_PER_TOKEN_BOUND = 100
+
+# Longest `max_length` used internally: larger limits mean "no limit" in practice and would overflow
+# int64 arithmetic (a text has far fewer tokens than this).
+MAX_TOKENS = 1 << 40
+
+# Where a text may be cut: at the first space of a whitespace run. The prefix then ends with a whole
+# word and no whitespace, so pre-tokenizers that split at whitespace (BERT, byte-level BPE's regex,
+# Metaspace) and whitespace-collapsing normalisers give it exactly the first tokens of the whole text.
+_WORD_END = re.compile(r"(?<=\S) ")
 
 
 def validate_texts(sentences: Sequence[str]) -> list[str]:
@@ -35,9 +46,38 @@ def check_max_length(max_length: object) -> None:
         raise ValueError(f"max_length must be a positive int or None, got {max_length!r}.")
 
 
-def _cut_texts(texts: list[str], max_length: int | None) -> list[str]:
-    """Cut each text to `max_length * CHARS_PER_TOKEN_BOUND` characters (see that constant)."""
+def cut_text(text: str, limit: int) -> str:
+    """Cut `text` at the first word end at or after `limit` characters (see `_WORD_END`).
+
+    :param text: The text.
+    :param limit: The fewest characters to keep.
+    :return: `text` itself when it is at most `limit` characters or has no word end after `limit`;
+        otherwise its prefix up to that word end (at least `limit` characters).
+    """
+    if len(text) <= limit:
+        return text
+    found = _WORD_END.search(text, limit)
+    return text if found is None else text[: found.start()]
+
+
+def cut_texts(texts: list[str], max_length: int | None) -> tuple[list[str], dict[int, int]]:
+    """Cut huge texts before tokenising them (see `CHARS_PER_TOKEN_BOUND`).
+
+    :param texts: The texts.
+    :param max_length: The token limit, or None (nothing is cut).
+    :return: The texts, some cut, and for each cut text its index -> the character limit used.
+    """
     if max_length is None:
-        return texts
+        return texts, {}
     limit = max_length * CHARS_PER_TOKEN_BOUND
-    return [text[:limit] if len(text) > limit else text for text in texts]
+    cut: dict[int, int] = {}
+    out = texts
+    for index, text in enumerate(texts):
+        if len(text) > limit:
+            shorter = cut_text(text, limit)
+            if len(shorter) < len(text):
+                if out is texts:
+                    out = list(texts)
+                out[index] = shorter
+                cut[index] = limit
+    return out, cut

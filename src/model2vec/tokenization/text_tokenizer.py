@@ -21,7 +21,7 @@ from tokenizers import Tokenizer
 from model2vec._compiled import kernels
 from model2vec.tokenization.analysis import find_separator, find_shortcut, splits_exactly_on_spaces
 from model2vec.tokenization.encoding import _encode_ids, _encode_words
-from model2vec.tokenization.inputs import _cut_texts, check_max_length
+from model2vec.tokenization.inputs import MAX_TOKENS, check_max_length, cut_text, cut_texts
 from model2vec.tokenization.word_index import _slots, new_word_index, split_look_up
 
 
@@ -61,6 +61,8 @@ class TokenJob:
 
     texts: list[str]
     max_length: int | None
+    originals: list[str] = field(default_factory=list)  # the texts as given (before any character cut)
+    char_cuts: dict[int, int] = field(default_factory=dict)  # texts cut by characters -> the limit used
     whole: set[int] = field(default_factory=set)  # texts to split in full (their first words were too few)
     cut: list[int] = field(default_factory=list)  # texts whose words were cut at `max_length`
     words_per_text: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -113,6 +115,9 @@ class TextTokenizer:
         self.use_word_cache = splits_exactly_on_spaces(tokenizer, spec)
         self.separator = find_separator(tokenizer, spec) if self.use_word_cache else None
         self.shortcut = find_shortcut(tokenizer, spec, self.separator) if self.use_word_cache else None
+        # Huge texts are cut at spaces before tokenising; an added token holding whitespace could be cut in two.
+        added = tokenizer.get_added_tokens_decoder().values()
+        self.cuttable = not any(any(char.isspace() for char in token.content) for token in added)
         self._new_cache()
 
     def _new_cache(self) -> None:
@@ -221,7 +226,11 @@ class TextTokenizer:
         :raises ValueError: If `max_length` is not a positive integer or None.
         """
         check_max_length(max_length)
-        job = TokenJob(_cut_texts(list(texts), max_length), max_length)
+        if max_length is not None and max_length > MAX_TOKENS:
+            max_length = None  # more tokens than any text has: no limit (and no int64 overflow)
+        originals = list(texts)
+        cut, char_cuts = cut_texts(originals, max_length) if self.cuttable else (originals, {})
+        job = TokenJob(cut, max_length, originals=originals, char_cuts=char_cuts)
         if self.use_word_cache:
             self._look_up(job)
         return job
@@ -266,21 +275,53 @@ class TextTokenizer:
         """
         max_length = job.max_length
         if not self.use_word_cache:
-            id_lists = job.id_lists
-            lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
-            flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int64, count=int(lengths.sum()))
-            return self._truncate(flat, lengths, max_length, drop_unknown)
+            while True:
+                id_lists = job.id_lists
+                lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
+                longer = self._cut_further(job, lengths)
+                if not longer:
+                    flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int64, count=int(lengths.sum()))
+                    return self._truncate(flat, lengths, max_length, drop_unknown)
+                for index, ids in zip(longer, _encode_ids(self.tokenizer, [job.texts[i] for i in longer]), strict=True):
+                    job.id_lists[index] = ids
         while True:
             flat, word_lengths = self._word_ids(job)
             # Every text has at least one word (split always returns one), so reduceat's offsets ascend.
             word_offsets = np.cumsum(job.words_per_text) - job.words_per_text
             lengths = np.add.reduceat(word_lengths, word_offsets) if len(job.texts) else np.zeros(0, np.int64)
             redo = [i for i in job.cut if lengths[i] < max_length] if max_length is not None else []
-            if not redo:
+            longer = self._cut_further(job, lengths)
+            if not redo and not longer:
                 return self._truncate(flat, lengths, max_length, drop_unknown)
             job.whole.update(redo)
             self._look_up(job)
             self.encode_missing(job)
+
+    @staticmethod
+    def _cut_further(job: TokenJob, lengths: np.ndarray) -> list[int]:
+        """Cut again, twice as far, every character-cut text that gave fewer than `max_length` tokens.
+
+        Such a cut may have dropped tokens of the whole text's first `max_length` (a long word is a
+        single unknown token, whitespace gives none). A cut that gave enough tokens ends at a word end,
+        so its first `max_length` tokens are the whole text's (see `inputs.CHARS_PER_TOKEN_BOUND`).
+
+        :return: The indices of the texts changed in `job.texts`.
+        """
+        if not job.char_cuts or job.max_length is None:
+            return []
+        changed = []
+        for index, limit in list(job.char_cuts.items()):
+            if lengths[index] >= job.max_length:
+                continue
+            original = job.originals[index]
+            longer = cut_text(original, 2 * limit)
+            if len(longer) == len(original):
+                del job.char_cuts[index]
+            else:
+                job.char_cuts[index] = 2 * limit
+            job.texts[index] = longer
+            changed.append(index)
+        return changed
 
     def _word_ids(self, job: TokenJob) -> tuple[np.ndarray, np.ndarray]:
         """All ids of the job's words, concatenated, and the number of ids of each word.
