@@ -225,3 +225,28 @@ def test_cli_truncated_gzip_is_one_line_and_status_2(tmp_path: Path, model_dir: 
     result = run_cli("batch", model_dir, tmp_path / "cut.jsonl.gz", "--out", tmp_path / "out", "--quiet")
     assert_user_error(result, "cut.jsonl.gz: truncated or corrupt gzip data after line")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.jsonl.gz"]
+
+
+def test_read_embeddings_checks_the_manifest_and_stays_in_its_folder(tmp_path: Path, model_dir: Path) -> None:
+    source = write_jsonl(tmp_path / "a.jsonl")
+    embed_files(model_dir, source, tmp_path / "out")
+    embed_files(model_dir, source, tmp_path / "elsewhere")
+    path = tmp_path / "out" / "batch.json"
+    manifest = json.loads(path.read_text())
+    for parts in (["../elsewhere/part-00000.parquet"], [str(tmp_path / "elsewhere" / "part-00000.parquet")], [], "x"):
+        path.write_text(json.dumps({**manifest, "parts": parts}))
+        with pytest.raises(ValueError, match=r"batch\.json is not an embed_files manifest: 'parts' must list"):
+            read_embeddings(tmp_path / "out")
+    path.write_text(json.dumps({**manifest, "dim": "8"}))
+    with pytest.raises(ValueError, match="'dim' must be a positive integer"):
+        read_embeddings(tmp_path / "out")
+    path.write_text(json.dumps({**manifest, "dim": 5}))
+    with pytest.raises(ValueError, match="do not hold 5-d vectors"):
+        read_embeddings(tmp_path / "out")
+    path.write_text("{")
+    with pytest.raises(ValueError, match=r"batch\.json is unreadable"):
+        read_embeddings(tmp_path / "out")
+    path.write_text(json.dumps(manifest))
+    (tmp_path / "out" / "part-00000.parquet").write_bytes(b"PAR1 broken")
+    with pytest.raises(ValueError, match=r"part-00000\.parquet: cannot read this part"):
+        read_embeddings(tmp_path / "out")

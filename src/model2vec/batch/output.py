@@ -67,6 +67,36 @@ def check_output_location(target: Path, files: Sequence[Path], patterns: Sequenc
                 )
 
 
+def load_manifest(folder: Path) -> dict[str, Any]:
+    """Read and check `folder/batch.json`: a JSON object listing part names and a positive `dim`.
+
+    Part names must look like `part-00000.parquet`, so a manifest never leads outside its folder.
+
+    :raises FileNotFoundError: If there is no manifest.
+    :raises ValueError: If it is unreadable or malformed (the message names it).
+    """
+    path = folder / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{folder} is not an embed_files output (no {MANIFEST}).") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ValueError(f"{path} is unreadable ({error}).") from error
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path} is not an embed_files manifest (not a JSON object).")
+    parts = manifest.get("parts")
+    if (
+        not parts
+        or not isinstance(parts, list)
+        or not all(isinstance(n, str) and PART_PATTERN.fullmatch(n) for n in parts)
+    ):
+        raise ValueError(f"{path} is not an embed_files manifest: 'parts' must list part-NNNNN.parquet names.")
+    dim = manifest.get("dim")
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
+        raise ValueError(f"{path} is not an embed_files manifest: 'dim' must be a positive integer, got {dim!r}.")
+    return manifest
+
+
 def earlier_output_files(folder: Path) -> list[Path]:
     """Return the files of `folder` when they all are an earlier `embed_files` output's (manifest and parts).
 
@@ -84,15 +114,12 @@ def earlier_output_files(folder: Path) -> list[Path]:
     if not entries:
         return []
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        manifest = load_manifest(folder)
     except FileNotFoundError:
         raise FileExistsError(f"{refusal} (no {MANIFEST}); overwrite replaces only an earlier output.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise FileExistsError(f"{refusal} (unreadable {MANIFEST}: {error}).") from error
-    parts = manifest.get("parts") if isinstance(manifest, dict) else None
-    if not isinstance(parts, list) or not all(isinstance(name, str) and PART_PATTERN.fullmatch(name) for name in parts):
-        raise FileExistsError(f"{refusal} (its {MANIFEST} lists no parts).")
-    owned = {MANIFEST, *parts}
+    except ValueError as error:
+        raise FileExistsError(f"{refusal}: {error}") from error
+    owned = {MANIFEST, *manifest["parts"]}
     foreign = [e.name for e in entries if e.name not in owned or e.is_symlink() or not e.is_file()]
     if foreign:
         raise FileExistsError(
@@ -189,13 +216,27 @@ def read_embeddings(output: str | os.PathLike[str]) -> tuple[Any, np.ndarray]:
     :param output: The output folder.
     :return: (a pyarrow Table of `row` and the passthrough columns, float32 embeddings (rows, dim)).
     :raises FileNotFoundError: If `output` has no `batch.json`.
+    :raises ValueError: If the manifest is malformed or a part unreadable or not of the manifest's shape
+        (the message names the file).
     """
     pa = pyarrow_module()
     folder = Path(output)
-    if not (folder / MANIFEST).is_file():
-        raise FileNotFoundError(f"{folder} is not an embed_files output (no {MANIFEST}).")
-    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    table = pa.concat_tables([pa.parquet.read_table(folder / name) for name in manifest["parts"]])
-    vectors = table.column(EMBEDDING_COLUMN).combine_chunks()
-    embeddings = vectors.flatten().to_numpy(zero_copy_only=False).reshape(len(table), int(manifest["dim"]))
-    return table.drop_columns([EMBEDDING_COLUMN]), np.ascontiguousarray(embeddings, dtype=np.float32)
+    manifest = load_manifest(folder)
+    tables = []
+    for name in manifest["parts"]:
+        try:
+            tables.append(pa.parquet.read_table(folder / name))
+        except (pa.ArrowException, OSError) as error:
+            raise ValueError(f"{folder / name}: cannot read this part ({error}).") from error
+    try:
+        table = pa.concat_tables(tables)
+    except pa.ArrowException as error:
+        raise ValueError(f"{folder}: its parts have different columns ({error}).") from error
+    dim = int(manifest["dim"])
+    if EMBEDDING_COLUMN not in table.column_names:
+        raise ValueError(f"{folder}: its parts have no {EMBEDDING_COLUMN!r} column.")
+    flat = table.column(EMBEDDING_COLUMN).combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    if len(flat) != len(table) * dim:
+        raise ValueError(f"{folder}: its parts do not hold {dim}-d vectors, as {MANIFEST} says.")
+    embeddings = np.ascontiguousarray(flat.reshape(len(table), dim), dtype=np.float32)
+    return table.drop_columns([EMBEDDING_COLUMN]), embeddings

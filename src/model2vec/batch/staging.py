@@ -9,6 +9,7 @@ the manifest, the marker), then the folder itself if it is empty; anything else 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -51,7 +52,10 @@ def create_staging(target: Path) -> tuple[Path, IO[str]]:
             continue
     marker = (path / MARKER).open("w", encoding="utf-8")
     if fcntl is not None:
-        fcntl.flock(marker.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # Where the file system has no locks this fails, and `_in_use` fails the same way later, so the
+        # folder is never taken for stale: the job runs, its leftovers are just not removed for it.
+        with contextlib.suppress(OSError):
+            fcntl.flock(marker.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     # Who wrote it, for a person looking at a leftover folder; staleness is decided by the lock alone.
     marker.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}) + "\n")
     marker.flush()
