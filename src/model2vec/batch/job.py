@@ -21,7 +21,14 @@ from model2vec.batch.engines import (
     run_local,
     run_ray,
 )
-from model2vec.batch.output import BatchResult, check_output_location, earlier_output_files, finish, recover_output
+from model2vec.batch.output import (
+    BatchResult,
+    check_output_location,
+    earlier_output_files,
+    move_into_place,
+    recover_output,
+    write_manifest,
+)
 from model2vec.batch.planning import DEFAULT_PARTITION_BYTES, plan_partitions
 from model2vec.batch.readers import check_jsonl_heads, count_rows, glob_patterns, resolve_inputs
 from model2vec.batch.staging import create_staging, release_staging, remove_own_files, remove_stale_staging
@@ -143,8 +150,9 @@ def embed_files(
         written = run(embed, list(zip(parts, offsets, strict=True)), tracker)
         if written != counts:
             raise RuntimeError(f"Partitions changed while being read: counted {counts}, embedded {written}.")
-        release_staging(staging, marker)
-        result = finish(staging, target, parts, counts, files, job, loaded)
+        result = write_manifest(staging, target, parts, counts, files, job, loaded)
+        release_staging(staging, marker)  # the last moment: a kill from here on leaves an unmarked folder
+        move_into_place(staging, target)
     except BaseException:
         release_staging(staging, marker)
         remove_own_files(staging)

@@ -165,7 +165,7 @@ def _delete(folder: Path, files: Sequence[Path]) -> None:
         folder.rmdir()
 
 
-def finish(
+def write_manifest(
     staging: Path,
     target: Path,
     parts: list[Partition],
@@ -174,13 +174,7 @@ def finish(
     job: JobSettings,
     loaded: StaticModel | None,
 ) -> BatchResult:
-    """Write the manifest and move the staging folder into place.
-
-    An existing `target` must be an earlier output (checked again here, just before it is deleted):
-    its manifest and parts are deleted, nothing else.
-
-    :raises FileExistsError: If `target` appeared or changed and is not an earlier output.
-    """
+    """Write the manifest into the staging folder; return what the output will hold once in place."""
     pa = pyarrow_module()
     names = [PART_NAME.format(part.index) for part, count in zip(parts, counts, strict=True) if count]
     schema = pa.parquet.read_schema(staging / names[0])
@@ -198,6 +192,17 @@ def finish(
         "parts": names,
     }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return BatchResult(target, [target / name for name in names], sum(counts), dim)
+
+
+def move_into_place(staging: Path, target: Path) -> None:
+    """Make the staging folder the output.
+
+    An existing `target` must be an earlier output (checked again here, just before it is deleted):
+    its manifest and parts are deleted, nothing else.
+
+    :raises FileExistsError: If `target` appeared or changed and is not an earlier output.
+    """
     if target.exists() or target.is_symlink():
         old = earlier_output_files(target)
         # Stale parts of an older job must not survive next to the new ones, so the old output goes whole.
@@ -207,7 +212,6 @@ def finish(
         _delete(backup, [backup / file.name for file in old])
     else:
         os.replace(staging, target)
-    return BatchResult(target, [target / name for name in names], sum(counts), dim)
 
 
 def read_embeddings(output: str | os.PathLike[str]) -> tuple[Any, np.ndarray]:
