@@ -68,6 +68,26 @@ def test_search_jsonl_usearch_json_output(tmp_path: Path, model_dir: Path) -> No
     assert answer["query"] == "dogs" and answer["results"][0]["id"] == "d3" and answer["results"][0]["text"] == "dogs"
 
 
+def test_search_query_uses_the_recorded_model(tmp_path: Path, model_dir: Path) -> None:
+    (tmp_path / "docs.txt").write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    built = run_cli("search", "build", model_dir, tmp_path / "docs.txt", "--out", tmp_path / "idx")
+    assert built.returncode == 0, built.stderr
+    shown = run_cli("search", "query", tmp_path / "idx", "a big red dog", "-k", "1", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["results"][0]["text"] == "a big red dog"
+    # Another model of the same dimension is refused, not silently used.
+    make_model(dim=16, seed=2, normalize=True).save_pretrained(tmp_path / "other")
+    other = run_cli("search", "query", tmp_path / "idx", "dogs", "--model", tmp_path / "other")
+    assert_user_error(other, "not the model this index was built with")
+    # An index without the record (as older versions wrote) needs --model, as before.
+    settings_path = tmp_path / "idx" / "index.json"
+    settings = json.loads(settings_path.read_text(encoding="utf-8"))
+    del settings["model"]
+    settings_path.write_text(json.dumps(settings), encoding="utf-8")
+    assert_user_error(run_cli("search", "query", tmp_path / "idx", "dogs"), "pass --model")
+    assert run_cli("search", "query", tmp_path / "idx", "dogs", "--model", model_dir).returncode == 0
+
+
 def test_search_user_mistakes(tmp_path: Path, model_dir: Path) -> None:
     missing = run_cli("search", "query", tmp_path / "nowhere", "dogs", "--model", model_dir)
     assert_user_error(missing, "not a saved index")

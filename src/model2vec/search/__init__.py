@@ -37,6 +37,7 @@ from model2vec.search.backends import (
     import_usearch_index,
 )
 from model2vec.search.cli import read_texts, register
+from model2vec.search.fingerprint import ModelRecord, model_fingerprint
 from model2vec.search.index import FORMAT_VERSION, INDEX_JSON, INDEX_TENSORS, Id, SearchIndex
 from model2vec.search.maths import (
     CONVERT_BYTES,
@@ -66,12 +67,14 @@ __all__ = [
     "USEARCH_FILE",
     "ExactBackend",
     "Id",
+    "ModelRecord",
     "SearchBackend",
     "SearchIndex",
     "UsearchBackend",
     "exact_search",
     "import_usearch_index",
     "merge_top_k",
+    "model_fingerprint",
     "normalize_rows",
     "quantize_rows",
     "read_texts",

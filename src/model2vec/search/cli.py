@@ -73,7 +73,9 @@ def _build_command(args: argparse.Namespace) -> int:
             "need --backend usearch."
         )
     model = StaticModel.from_pretrained(args.model)
-    index = SearchIndex(model=model, dtype=args.dtype, backend=args.backend, backend_options=options)
+    index = SearchIndex(
+        model=model, dtype=args.dtype, backend=args.backend, backend_options=options, model_path=args.model
+    )
     index.add(texts, ids=ids)
     index.save(target)
     print(f"Indexed {len(index):,} texts ({index.dim}-d, {args.dtype}, {args.backend}) into {target}")
@@ -89,7 +91,10 @@ def _query_command(args: argparse.Namespace) -> int:
     folder = Path(args.index)
     if not (folder / INDEX_JSON).is_file():
         raise FileNotFoundError(f"{folder} is not a saved index (no {INDEX_JSON}).")
-    index = SearchIndex.load(folder, model=StaticModel.from_pretrained(args.model), backend_options=options or None)
+    model = StaticModel.from_pretrained(args.model) if args.model is not None else None
+    index = SearchIndex.load(folder, model=model, backend_options=options or None)
+    if model is None and index.model_path is None:
+        raise ValueError(f"{folder} does not record the model it was built with (an older index): pass --model.")
     found, scores = index.search(list(args.query), args.k)
     for query, ids, row in zip(args.query, found, scores, strict=True):
         results = [
@@ -110,8 +115,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the `search` command (`search build`, `search query`) to the `model2vec` command's subparsers.
 
     `model2vec search build MODEL INPUT --out DIR` embeds a .txt (one text per line) or .jsonl file and
-    saves the index; `model2vec search query INDEX QUERY... --model MODEL [-k N]` prints the top k of
-    each query. Registering imports nothing heavy; usearch is imported only for `--backend usearch`.
+    saves the index, recording the model; `model2vec search query INDEX QUERY... [--model MODEL] [-k N]`
+    prints the top k of each query, with the recorded model unless `--model` is given (which must be
+    the same model: its fingerprint is checked). Registering imports nothing heavy; usearch is imported
+    only for `--backend usearch`.
 
     :param subparsers: The object returned by `ArgumentParser.add_subparsers`.
     :return: The `search` parser.
@@ -132,7 +139,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     query = actions.add_parser("query", help="Print the top k texts of a saved index for each query.")
     query.add_argument("index", help="Index folder written by `search build`.")
     query.add_argument("query", nargs="+", help="Query text(s).")
-    query.add_argument("--model", required=True, help="The model the index was built with (folder or hub id).")
+    query.add_argument(
+        "--model",
+        help="The model the index was built with (folder or hub id); default: the model the index records. "
+        "A model other than the recorded one is refused.",
+    )
     query.add_argument("-k", type=int, default=10, help="Results per query (default 10).")
     query.add_argument("--json", action="store_true", help="Print one JSON object per query.")
     for sub, build_time in ((build, True), (query, False)):

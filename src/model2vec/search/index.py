@@ -1,31 +1,40 @@
 """`SearchIndex`: unit vectors with ids and optional texts, searched by cosine similarity, saved to a folder.
 
 An index saves to a folder holding `index.safetensors` (vectors, scales) and `index.json` (ids, texts,
-settings); nothing is ever unpickled.
+settings, the model it was built with); nothing is ever unpickled. See `storage` for the format.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model2vec.format import ModelFormatError, atomic_replace_dir, read_json, read_tensors, save_file
+from model2vec.format import ModelFormatError, atomic_replace_dir
 from model2vec.search.backends import BACKENDS, SearchBackend
+from model2vec.search.fingerprint import ModelRecord, model_fingerprint, recorded_path
 from model2vec.search.maths import DEFAULT_MEMORY_BUDGET, DTYPES, normalize_rows, quantize_rows
+from model2vec.search.storage import (
+    FORMAT_VERSION,
+    INDEX_JSON,
+    INDEX_TENSORS,
+    Id,
+    IndexFiles,
+    first_unencodable,
+    is_int,
+    new_staging_folder,
+    read_index,
+    write_index,
+)
 
 if TYPE_CHECKING:
     from model2vec.model import StaticModel
 
-Id = int | str
-INDEX_TENSORS = "index.safetensors"
-INDEX_JSON = "index.json"
-FORMAT_VERSION = 1
+__all__ = ["FORMAT_VERSION", "INDEX_JSON", "INDEX_TENSORS", "Id", "SearchIndex"]
 
 
 class SearchIndex:
@@ -39,8 +48,11 @@ class SearchIndex:
         `pip install "model2vec[ann]"`), or any name registered in `BACKENDS`.
     :param backend_options: Settings of the backend. usearch: connectivity (default 16), expansion_add
         (128), expansion_search (64), threads (0 = all cores). The exact backend takes none.
-    :raises ValueError: On an unknown dtype or backend, a non-positive budget, a `dim` that
-        disagrees with the model, or backend options the backend does not accept.
+    :param model_path: Where `model` can be loaded from (a folder or hub id). Saved with the index (an
+        existing folder as an absolute path), so that `load` without a model can embed text queries.
+        The model's fingerprint is saved whenever the index has a model, path or not.
+    :raises ValueError: On an unknown dtype or backend, a non-positive budget, a `dim` that is not a
+        positive integer or disagrees with the model, or backend options the backend does not accept.
     :raises ImportError: If the backend's package is not installed.
     """
 
@@ -52,21 +64,22 @@ class SearchIndex:
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         backend: str = "exact",
         backend_options: Mapping[str, Any] | None = None,
+        model_path: str | os.PathLike[str] | None = None,
     ) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}.")
         if backend not in BACKENDS:
             raise ValueError(f"Unknown backend {backend!r}; available: {', '.join(BACKENDS)}.")
-        if memory_budget <= 0:
-            raise ValueError(f"memory_budget must be positive, got {memory_budget}.")
+        if not is_int(memory_budget) or memory_budget <= 0:
+            raise ValueError(f"memory_budget must be a positive integer, got {memory_budget!r}.")
         if model is not None:
             model_dim = int(model.dim)
             if dim is not None and dim != model_dim:
                 raise ValueError(f"dim={dim} does not match the model's dimension {model_dim}.")
             dim = model_dim
-        if dim is not None and dim <= 0:
-            raise ValueError(f"dim must be positive, got {dim}.")
-        self.dim = dim
+        if dim is not None and (not is_int(dim) or dim <= 0):
+            raise ValueError(f"dim must be a positive integer, got {dim!r}.")
+        self.dim = None if dim is None else int(dim)
         self.model = model
         self.dtype = dtype
         self.memory_budget = memory_budget
@@ -81,6 +94,12 @@ class SearchIndex:
         self._positions: dict[Id, int] = {}
         self._next_id = 0
         self._version = 0
+        self._model_path = recorded_path(model_path)
+        # The record read by `load` (None for a new index or an index saved before models were recorded).
+        self._record: ModelRecord | None = None
+        self._source = "this index"  # how errors name the index: its folder once loaded
+        # (model, fingerprint) of the last model fingerprinted, so saving twice hashes the table once.
+        self._fingerprinted: tuple[Any, dict[str, Any]] | None = None
 
     @classmethod
     def from_model(cls, model: StaticModel, texts: Iterable[str] | None = None, **kwargs: Any) -> SearchIndex:
@@ -88,7 +107,7 @@ class SearchIndex:
 
         :param model: The embedding model.
         :param texts: Texts to add now.
-        :param kwargs: Passed to `SearchIndex` (dtype, memory_budget, backend, backend_options).
+        :param kwargs: Passed to `SearchIndex` (dtype, memory_budget, backend, backend_options, model_path).
         """
         index = cls(model=model, **kwargs)
         if texts is not None:
@@ -108,6 +127,45 @@ class SearchIndex:
         return f"SearchIndex(n={len(self)}, dim={self.dim}, dtype={self.dtype!r}, backend={self.backend!r})"
 
     @property
+    def model_path(self) -> str | None:
+        """Where the index's model is loaded from when none is given: the recorded folder or hub id, or None."""
+        if self._model_path is not None:
+            return self._model_path
+        return self._record.path if self._record is not None else None
+
+    def _fingerprint(self, model: StaticModel) -> dict[str, Any]:
+        arrays = (model, model.embedding, model.weights, model.token_mapping)
+        cached = self._fingerprinted
+        if cached is None or not all(a is b for a, b in zip(cached[0], arrays, strict=True)):
+            cached = self._fingerprinted = (arrays, model_fingerprint(model))
+        return cached[1]
+
+    def _use_model(self, model: StaticModel) -> None:
+        """Attach `model` after checking it against the recorded fingerprint (when there is one)."""
+        if self.dim is not None and int(model.dim) != self.dim:
+            raise ValueError(
+                f"The model's dimension {model.dim} does not match the index's {self.dim} ({self._source})."
+            )
+        if self._record is not None:
+            self._record.check(model, self._source, self._fingerprint(model))
+        self.model = model
+
+    def _load_recorded_model(self, path: str) -> StaticModel:
+        """Load the model recorded at `path` (first text query without a model), checking its fingerprint."""
+        from model2vec.model import StaticModel
+
+        try:
+            model = StaticModel.from_pretrained(path)
+        except OSError as error:
+            raise FileNotFoundError(
+                f"{self._source}: cannot load its recorded model {path} ({error}); pass the model the index was "
+                "built with: SearchIndex.load(..., model=...) or --model."
+            ) from error
+        # Two threads may both get here; each loads and checks the same model, and either result is fine.
+        self._use_model(model)
+        return model
+
+    @property
     def ids(self) -> list[Id]:
         """Stored ids in insertion order (a copy)."""
         return list(self._ids)
@@ -122,17 +180,34 @@ class SearchIndex:
         return self._texts[self._positions[item]]
 
     def _embed(self, texts: list[str], what: str) -> np.ndarray:
-        if self.model is None:
-            raise ValueError(f"{what} by text needs a model: use SearchIndex(model=...) or SearchIndex.from_model.")
-        return np.asarray(self.model.encode(texts), dtype=np.float32).reshape(len(texts), -1)
+        model, path = self.model, self.model_path
+        if model is None:
+            if path is None:
+                raise ValueError(
+                    f"{what} by text needs a model: use SearchIndex(model=...), SearchIndex.from_model or "
+                    "SearchIndex.load(..., model=...)."
+                )
+            model = self._load_recorded_model(path)
+        return np.asarray(model.encode(texts), dtype=np.float32).reshape(len(texts), -1)
+
+    @staticmethod
+    def _texts_of(items: Any) -> tuple[list[str] | None, bool]:
+        """Return the texts in `items` (None when they are vectors) and whether one item was given."""
+        if isinstance(items, str):
+            return [items], True
+        if isinstance(items, (list, tuple)) and items and all(isinstance(item, str) for item in items):
+            return list(items), False
+        return None, False
 
     def _as_matrix(self, items: Any, what: str) -> tuple[np.ndarray, list[str] | None, bool]:
-        """Turn texts or vectors into a 2-D float32 matrix; also return texts and whether input was single."""
-        if isinstance(items, str):
-            return self._embed([items], what), [items], True
-        if isinstance(items, (list, tuple)) and items and all(isinstance(item, str) for item in items):
-            texts = list(items)
-            return self._embed(texts, what), texts, False
+        """Turn texts or vectors into a 2-D float matrix; also return texts and whether input was single.
+
+        Vectors stay float64 when given as float64 (they may exceed float32's range; `normalize_rows`
+        scales them first), otherwise float32.
+        """
+        texts, single = self._texts_of(items)
+        if texts is not None:
+            return self._embed(texts, what), texts, single
         if isinstance(items, (list, tuple)) and not items:
             return np.zeros((0, self.dim or 0), dtype=np.float32), [], False
         array = np.asarray(items)
@@ -145,7 +220,9 @@ class SearchIndex:
             raise ValueError(f"{what} expects one vector or a 2-D array, got shape {array.shape}.")
         if self.dim is not None and array.shape[1] != self.dim:
             raise ValueError(f"Dimension mismatch: the index holds {self.dim}-d vectors, got {array.shape[1]}-d.")
-        array = array.astype(np.float32)
+        if array.shape[1] == 0 and len(array):
+            raise ValueError(f"{what} expects vectors of at least one dimension, got 0-d vectors.")
+        array = array.astype(np.float64 if array.dtype == np.float64 else np.float32)
         if not np.isfinite(array).all():
             raise ValueError(f"{what}: vectors contain NaN or infinity.")
         return array, None, single
@@ -158,10 +235,17 @@ class SearchIndex:
         :param items: Vectors or texts.
         :param ids: One int or str id per item; None assigns increasing ints not used so far.
         :return: The ids of the added items.
-        :raises ValueError: On a dimension mismatch, non-finite values, a wrong number of ids, or ids that
-            repeat or are already stored; nothing is added then.
+        :raises ValueError: On a dimension mismatch, 0-d vectors, non-finite values, a wrong number of ids,
+            ids that repeat or are already stored, or texts or str ids that cannot be saved as UTF-8 (lone
+            surrogates such as U+D800; the message gives the position); nothing is added then.
         :raises TypeError: On ids that are not int or str.
         """
+        for name, values in (("text", self._texts_of(items)[0] or []), ("id", list(ids) if ids is not None else [])):
+            bad = first_unencodable(values)
+            if bad is not None:
+                raise ValueError(
+                    f"add: {name} {bad[0]} cannot be saved as UTF-8 ({bad[1].reason} at character {bad[1].start})."
+                )
         matrix, texts, _ = self._as_matrix(items, "add")
         n = len(matrix)
         if ids is None:
@@ -257,28 +341,21 @@ class SearchIndex:
     def save(self, path: str | Path) -> None:
         """Write the index to folder `path` (created or replaced atomically): safetensors plus JSON.
 
-        The model is not saved; pass it again to `load`.
+        The model itself is not saved; its fingerprint is (and its path, when known), so that `load`
+        can find it and refuse another. The folder and files get the umask's permissions (0755/0644 by
+        default). A failed save leaves the previous folder, if any, in place.
         """
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        record = self._record
+        if self.model is not None:
+            record = ModelRecord(self.model_path, self._fingerprint(self.model))
+        files = IndexFiles(
+            self.dim, self.dtype, self.memory_budget, self.backend, self.backend_options, self._next_id,
+            self._ids, self._texts, self._vectors, self._scales, record,
+        )  # fmt: skip
+        staging = new_staging_folder(target)
         try:
-            tensors = {"vectors": np.ascontiguousarray(self._vectors)}
-            if self._scales is not None:
-                tensors["scales"] = np.ascontiguousarray(self._scales)
-            save_file(tensors, str(staging / INDEX_TENSORS))
-            settings = {
-                "format_version": FORMAT_VERSION,
-                "dim": self.dim,
-                "dtype": self.dtype,
-                "memory_budget": self.memory_budget,
-                "backend": self.backend,
-                "backend_options": self.backend_options,
-                "next_id": self._next_id,
-                "ids": self._ids,
-                "texts": self._texts,
-            }
-            (staging / INDEX_JSON).write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
+            write_index(staging, files)
             self._backend.save(staging)
             atomic_replace_dir(staging, target)
         except BaseException:
@@ -291,51 +368,46 @@ class SearchIndex:
     ) -> SearchIndex:
         """Load an index written by `save`; vectors are memory-mapped (read-only, copied on change).
 
+        Every file is validated first (see `model2vec.search.storage.read_index`), which reads the
+        vectors once.
+
         :param path: The index folder.
-        :param model: Model for text queries; its dimension must match.
+        :param model: Model for text queries. When the index records its model's fingerprint, `model`
+            must match it; without `model`, the first text query loads the recorded model (a local
+            folder or hub id) and checks it the same way. An index saved without a record (by an older
+            version, or from vectors only) needs `model` for text queries, as before.
         :param backend_options: Options overriding the saved ones (for usearch: expansion_search and
             threads take effect; connectivity is the saved graph's).
         :raises FileNotFoundError: If a file is missing (including the backend's, e.g. index.usearch).
-        :raises ModelFormatError: If the files are corrupt or disagree with each other.
-        :raises ValueError: If `model`'s dimension differs from the index's.
+        :raises ModelFormatError: If the files are corrupt or disagree with each other (names the file).
+        :raises ValueError: If `model` is not the recorded model, or its dimension differs from the index's,
+            or `backend_options` are invalid.
         :raises ImportError: If the saved backend's package is not installed.
         """
         folder = Path(path)
-        settings = read_json(folder / INDEX_JSON)
-        tensors = read_tensors(folder / INDEX_TENSORS)
+        files = read_index(folder)
         try:
-            if settings["format_version"] != FORMAT_VERSION:
-                raise ModelFormatError(f"{folder}: unsupported index format {settings['format_version']!r}.")
+            # The saved options alone first, so that a bad one is reported as a fault of the file.
             index = cls(
-                dim=settings["dim"],
-                model=model,
-                dtype=settings["dtype"],
-                memory_budget=int(settings["memory_budget"]),
-                backend=settings["backend"],
-                backend_options={**settings.get("backend_options", {}), **(backend_options or {})},
-            )
-            ids = [item if isinstance(item, (int, str)) else None for item in settings["ids"]]
-            texts = list(settings["texts"])
-            vectors = tensors["vectors"]
-            scales = tensors.get("scales")
-        except (KeyError, TypeError) as error:
-            raise ModelFormatError(f"{folder}: malformed index ({error!r}).") from error
-        n = len(ids)
-        if (
-            None in ids
-            or len(set(ids)) != n
-            or len(texts) != n
-            or vectors.shape != (n, index.dim if index.dim is not None else 0)
-            or vectors.dtype != np.dtype(index.dtype)
-            or (index.dtype == "int8") != (scales is not None)
-            or (scales is not None and scales.shape != (n,))
-        ):
-            raise ModelFormatError(f"{folder}: ids, texts and vectors do not agree.")
-        index._vectors = vectors
-        index._scales = scales
-        index._ids = ids  # type: ignore[assignment]
-        index._texts = texts
+                dim=files.dim, dtype=files.dtype, memory_budget=files.memory_budget,
+                backend=files.backend, backend_options=files.backend_options,
+            )  # fmt: skip
+        except ValueError as error:
+            raise ModelFormatError(f"{folder / INDEX_JSON}: invalid settings ({error})") from error
+        if backend_options:
+            index = cls(
+                dim=files.dim, dtype=files.dtype, memory_budget=files.memory_budget,
+                backend=files.backend, backend_options={**files.backend_options, **backend_options},
+            )  # fmt: skip
+        index._source = str(folder)
+        index._record = files.model
+        index._vectors = files.vectors
+        index._scales = files.scales
+        index._ids = files.ids
+        index._texts = files.texts
         index._positions = {item: i for i, item in enumerate(index._ids)}
-        index._next_id = int(settings.get("next_id", 0))
-        index._backend.load(folder, n)
+        index._next_id = files.next_id
+        if model is not None:
+            index._use_model(model)
+        index._backend.load(folder, len(files.ids))
         return index

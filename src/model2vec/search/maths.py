@@ -13,13 +13,74 @@ CONVERT_BYTES = 2**20
 MIN_BLOCK = 4096
 
 
+def _peak_scaled(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Divide each row by its largest absolute value; return (scaled rows, peaks (n, 1)).
+
+    Scaled rows have their largest value at +-1, so squaring them can neither overflow nor lose the
+    row to underflow. All-zero rows stay zero (peak 0).
+    """
+    peaks = np.abs(vectors).max(axis=1, keepdims=True) if vectors.shape[1] else np.zeros((len(vectors), 1))
+    scaled = np.zeros_like(vectors)
+    np.divide(vectors, peaks, out=scaled, where=peaks > 0)
+    return scaled, peaks
+
+
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:
-    """Return float32 copies of `vectors` scaled to unit L2 norm; all-zero rows stay zero (score 0)."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    out = np.zeros_like(vectors)
-    np.divide(vectors, norms, out=out, where=norms > 0)
+    """Return float32 copies of `vectors` scaled to unit L2 norm; all-zero rows stay zero (score 0).
+
+    A finite vector of any magnitude, from subnormal to float64's largest, becomes its unit vector.
+    Squaring a float32 value above ~1.8e19 overflows to inf, and values below ~1e-19 square to
+    (nearly) nothing, so a norm taken straight from such a row would turn it into zeros. Rows whose sum
+    of squares is out of the safe range (rare) are divided by their largest absolute value first.
+    float64 input is kept in float64 until the division (it may hold values beyond float32's range).
+    """
+    array = np.asarray(vectors)
+    work = array.astype(np.float64 if array.dtype == np.float64 else np.float32, copy=False)
+    # Overflow in the squares or in the float64 -> float32 division only happens in the risky rows,
+    # which are redone below.
+    with np.errstate(over="ignore", under="ignore"):
+        squares = np.einsum("ij,ij->i", work, work)
+        safe = np.isfinite(squares) & (squares >= np.sqrt(np.finfo(work.dtype).tiny))
+        norms = np.sqrt(np.where(safe, squares, 1))[:, None]
+        out = np.empty(work.shape, dtype=np.float32)
+        np.divide(work, norms, out=out, casting="same_kind")
+    risky = np.flatnonzero(~safe)
+    if len(risky):
+        scaled, _ = _peak_scaled(work[risky])
+        rescaled = np.linalg.norm(scaled, axis=1, keepdims=True)
+        out[risky] = np.divide(scaled, rescaled, out=np.zeros_like(scaled), where=rescaled > 0)
     return out
+
+
+def first_bad_row(vectors: np.ndarray, scales: np.ndarray | None, block: int = 8192) -> int | None:
+    """Return the first stored row that is not a unit (or all-zero) vector, or None when all are.
+
+    Stored rows are unit vectors rounded to the storage dtype, so their norm may be off by rounding:
+    float16 by at most 2^-11 relative; an int8 row by at most sqrt(dim) x scale / 2 (each value is off
+    by half a step at most). Anything further off (non-finite values, a row of 478s) would make scores
+    meaningless. A unit row has no value above 1 in magnitude, so rows are first checked for that
+    (which also catches NaN and inf), and squaring what passes cannot overflow. Rows are checked a
+    block at a time, so a memory-mapped index is never widened whole.
+
+    :param vectors: Stored rows (float32, float16 or int8).
+    :param scales: Per-row scales for int8 storage (finite and >= 0; checked by the caller), else None.
+    :param block: Rows widened to float32 at a time.
+    """
+    dim = vectors.shape[1]
+    for start in range(0, len(vectors), block):
+        chunk = np.asarray(vectors[start : start + block], dtype=np.float32)
+        allowed = np.full(len(chunk), 1e-3, dtype=np.float32)
+        if scales is not None:
+            part = scales[start : start + block]
+            chunk = chunk * part[:, None]
+            allowed += np.float32(np.sqrt(dim) / 2) * part
+        peaks = np.maximum(chunk.max(axis=1), -chunk.min(axis=1)) if dim else np.zeros(len(chunk), np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # rows that overflow fail the peak test anyway
+            norms = np.sqrt(np.einsum("ij,ij->i", chunk, chunk))
+        bad = np.flatnonzero(~(peaks <= 1 + allowed) | ((norms != 0) & ~(np.abs(norms - 1) <= allowed)))
+        if len(bad):
+            return start + int(bad[0])
+    return None
 
 
 def quantize_rows(vectors: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray | None]:
