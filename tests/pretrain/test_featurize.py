@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -179,3 +181,15 @@ def test_leftover_temporary_files_are_removed_and_nothing_else(teacher_folder: P
     featurize(corpus(2), info, tmp_path, shard_size=3, overwrite=True, show_progress_bar=False)
     assert {name: (tmp_path / name).read_bytes() for name in unrelated} == unrelated
     assert sorted(p.name for p in tmp_path.glob("shard-0*")) == ["shard-00000.safetensors"]
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_files_follow_the_umask(teacher_folder: Path, tmp_path: Path, umask: int, mode: int) -> None:
+    info = load_teacher(teacher_folder)
+    previous = os.umask(umask)
+    try:
+        featurize(corpus(4), info, tmp_path, shard_size=2, show_progress_bar=False)
+    finally:
+        os.umask(previous)
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in tmp_path.iterdir()}
+    assert len(modes) == 3 and set(modes.values()) == {mode}, modes

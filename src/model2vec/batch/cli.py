@@ -65,7 +65,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--partition-mb", type=float, default=DEFAULT_PARTITION_BYTES / 2**20, help="Input MiB per task."
     )
-    parser.add_argument("--overwrite", action="store_true", help="Replace --out if it exists.")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="Replace --out if it is an earlier output of this command (nothing else is deleted).",
+    )
     parser.add_argument("--quiet", action="store_true", help="No progress on stderr.")
     parser.set_defaults(func=_batch_command)
     return parser

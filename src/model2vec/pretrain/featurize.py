@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 from tokenizers import Tokenizer
 
 from model2vec.distill.teachers import TeacherInfo, embed_inputs
@@ -142,7 +142,9 @@ def write_shard(
     arrays["sha256"] = np.frombuffer(bytes.fromhex(_digest(arrays)), dtype=np.uint8).copy()
     temporary = path.with_name(f".{path.name}.tmp")
     # No safetensors metadata: its key order is not stable, and shards must be byte-identical.
-    save_file(arrays, str(temporary))
+    # safetensors' save_file creates files 0600; a plain open() follows the umask (0644 by default).
+    with open(temporary, "wb") as stream:
+        stream.write(save(arrays))
     os.replace(temporary, path)
 
 
