@@ -122,9 +122,9 @@ def test_elements_just_inside_the_limit_are_validated_normally(client: httpx.Cli
 @pytest.mark.parametrize(
     ("content", "where"),
     [
-        (b'{"input": ', "line 1, column 11 (char 10)"),
-        (b'{"input": "x",\n "model": tiny}', "line 2, column 11 (char 25)"),
-        (b'{"input": "x"} trailing', "line 1, column 16 (char 15)"),
+        (b'{"input": ', "Expecting value (line 1, column 11, char 10)"),
+        (b'{"input": "x",\n "model": tiny}', "Expecting value (line 2, column 11, char 25)"),
+        (b'{"input": "x"} trailing', "Extra data (line 1, column 16, char 15)"),
         (b'{"input": "x", "dimensions": NaN}', "NaN is not a JSON value"),
     ],
 )
@@ -138,7 +138,7 @@ def test_invalid_utf8_is_an_invalid_json_error(client: httpx.Client) -> None:
     error = assert_error(
         client.post("/v1/embeddings", content=b'{"input": "caf\xe9"}', headers=JSON), 422, "invalid_json"
     )
-    assert "UTF-8" in error["message"] and "line 1, column 15 (byte 14)" in error["message"]
+    assert "UTF-8" in error["message"] and "(line 1, column 15, byte 14)" in error["message"]
 
 
 def test_a_body_that_is_not_an_object(client: httpx.Client) -> None:

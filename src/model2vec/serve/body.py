@@ -1,7 +1,7 @@
 """Reading a request body as JSON with bounded work: size and shape are checked before anything is built.
 
 `parse_json_body` decodes strict UTF-8, then counts the body's JSON elements and nesting depth in one
-scan over the raw text (strings are skipped by a regular expression, so a text's characters cost no
+scan over the raw text (strings are skipped by json's C string scanner, so a text's characters cost no
 Python-level work), and only then runs `json.loads`. A body of two million tiny values is therefore
 refused after counting a few thousand of them, without building two million Python objects.
 """
@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import re
+from json.decoder import scanstring
 from typing import Any
 
 from model2vec.serve.errors import ApiError
 
 # Characters that open, close or separate JSON elements, and the start of a string.
 _STRUCTURE = re.compile(r'["\[\]{},]')
-# A complete JSON string (escapes included); written as an unrolled loop so a failed match is linear.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 # Integers longer than this are read as floats (infinite ones included), which no integer field
 # accepts: int() of a long digit string is quadratic and refused by Python beyond 4300 digits.
 _MAX_INT_DIGITS = 100
@@ -45,7 +44,8 @@ def check_structure(text: str, max_elements: int, max_depth: int, hint: str = ""
 
     Elements are counted as containers opened plus commas outside strings: an upper bound on the
     array items and object members the text holds. The scan stops at the first limit broken, and at
-    an unterminated string (`json.loads` then reports that error with its position).
+    an unterminated string or an unbalanced closing bracket (`json.loads` then reports that error
+    with its position), so it visits at most about four tokens per allowed element.
 
     :param text: The body, decoded.
     :param max_elements: Most elements allowed.
@@ -53,29 +53,32 @@ def check_structure(text: str, max_elements: int, max_depth: int, hint: str = ""
     :param hint: A sentence appended to the too-many-elements message (what a valid request holds).
     :raises ApiError: 400 `too_many_elements` or `nesting_too_deep`.
     """
-    elements = depth = position = 0
-    search, string = _STRUCTURE.search, _STRING.match
+    elements = depth = strings = position = 0
+    # In valid JSON each string is an array item or one side of an object member, so at most twice
+    # the elements: beyond that the body is over the limit (or not JSON), and scanning on is waste.
+    max_strings = 2 * max_elements + 1
+    search = _STRUCTURE.search
     while (found := search(text, position)) is not None:
         char, start = found.group(), found.start()
         if char == '"':
-            complete = string(text, start)
-            if complete is None:
-                return
-            position = complete.end()
+            try:
+                # json's own C string scanner: skips escapes at the speed json.loads reads them.
+                position = scanstring(text, start + 1)[1]
+            except json.JSONDecodeError:
+                return  # unterminated or a control character: json.loads reports where
+            strings += 1
+            if strings > max_strings:
+                raise _too_many_elements(max_elements, hint)
             continue
         position = start + 1
         if char in "]}":
             depth -= 1
+            if depth < 0:
+                return  # unbalanced: json.loads reports where
             continue
         elements += 1
         if elements > max_elements:
-            raise ApiError(
-                400,
-                f"The body holds more than {max_elements} JSON elements (array items plus object members), "
-                f"the most the server reads.{hint}",
-                None,
-                "too_many_elements",
-            )
+            raise _too_many_elements(max_elements, hint)
         if char in "[{":
             depth += 1
             if depth > max_depth:
@@ -85,6 +88,14 @@ def check_structure(text: str, max_elements: int, max_depth: int, hint: str = ""
                     None,
                     "nesting_too_deep",
                 )
+
+
+def _too_many_elements(max_elements: int, hint: str) -> ApiError:
+    message = (
+        f"The body holds more than {max_elements} JSON elements (array items plus object members), "
+        f"the most the server reads.{hint}"
+    )
+    return ApiError(400, message, None, "too_many_elements")
 
 
 def _no_constant(name: str) -> Any:
@@ -113,8 +124,8 @@ def parse_json_body(body: bytes, max_elements: int, max_depth: int, hint: str = 
         byte = body[error.start : error.start + 1].hex()
         raise ApiError(
             422,
-            f"The body is not valid UTF-8: {error.reason} 0x{byte} at {_position(body, error.start)} "
-            f"(byte {error.start}).",
+            f"The body is not valid UTF-8: {error.reason} 0x{byte} ({_position(body, error.start)}, "
+            f"byte {error.start}).",
             None,
             "invalid_json",
         ) from None
@@ -124,8 +135,8 @@ def parse_json_body(body: bytes, max_elements: int, max_depth: int, hint: str = 
     try:
         data = json.loads(text, parse_constant=_no_constant, parse_int=_integer)
     except json.JSONDecodeError as error:
-        where = f"line {error.lineno}, column {error.colno} (char {error.pos})"
-        raise ApiError(422, f"The body is not valid JSON: {error.msg} at {where}.", None, "invalid_json") from None
+        where = f"line {error.lineno}, column {error.colno}, char {error.pos}"
+        raise ApiError(422, f"The body is not valid JSON: {error.msg} ({where}).", None, "invalid_json") from None
     except ValueError as error:  # NaN or Infinity, which Python's json would otherwise accept
         raise ApiError(422, f"The body is not valid JSON: {error}.", None, "invalid_json") from None
     if not isinstance(data, dict):
