@@ -10,7 +10,7 @@ import json
 import os
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from functools import cached_property
 from itertools import islice
 from pathlib import Path
@@ -21,7 +21,7 @@ from tokenizers import Tokenizer
 
 from model2vec import format as fmt
 from model2vec.hub import push_saved, resolve_model_path
-from model2vec.pooling import float32_table, kernel_reads, segment_mean, segment_sequences
+from model2vec.pooling import float32_table, kernel_reads, largest_row_value, segment_mean, segment_sequences
 from model2vec.quantization import DType, quantize_embeddings, quantize_vocabulary, truncate_dimensions
 from model2vec.tokenization import (
     TextTokenizer,
@@ -44,12 +44,35 @@ MAX_WORKING_TABLE_BYTES = 1 << 30
 _T = TypeVar("_T")
 
 
+def _refuse_non_text_iterables(sentences: Any) -> None:
+    """Refuse inputs whose iteration gives something other than their texts (keys, column names, bytes).
+
+    :raises TypeError: For bytes, a mapping (iterates its keys) or a data frame / table (iterates its
+        column names); the message says what to pass instead.
+    """
+    kind = type(sentences).__name__
+    if isinstance(sentences, bytes | bytearray | memoryview):
+        raise TypeError(f"Expected a str or a sequence of str, got {kind}: decode it first (e.g. data.decode()).")
+    if isinstance(sentences, Mapping):
+        raise TypeError(
+            f"Expected a sequence of str, got a {kind}: iterating it gives its keys. "
+            "Pass list(mapping.values()) or list(mapping) explicitly."
+        )
+    if hasattr(sentences, "columns") and hasattr(sentences, "shape"):
+        raise TypeError(
+            f"Expected a sequence of str, got a {kind}: iterating it gives its column names. "
+            "Pass one column of texts, e.g. df['text'].tolist()."
+        )
+
+
 def _as_text_collection(sentences: Any) -> list[str]:
     """Validate a collection input (list, tuple, array, Series, or any iterable) as a list of str.
 
-    :raises TypeError: For a non-iterable input, bytes, or an item that is not a str (naming its index).
+    :raises TypeError: For a non-iterable input, bytes, a mapping or a data frame (see
+        `_refuse_non_text_iterables`), or an item that is not a str (naming its index).
     """
-    if isinstance(sentences, bytes | bytearray) or not isinstance(sentences, Iterable):
+    _refuse_non_text_iterables(sentences)
+    if not isinstance(sentences, Iterable):
         raise TypeError(f"Expected a str or a sequence of str, got {type(sentences).__name__}.")
     return validate_texts(sentences if isinstance(sentences, list) else list(sentences))
 
@@ -157,7 +180,7 @@ class StaticModel:
         self.unk_token_id = find_unk_token_id(tokenizer, spec)
         self._text_tokenizer = TextTokenizer(self.tokenizer, self.unk_token_id, spec=spec)
         del spec
-        self._pooling_cache: tuple[tuple[Any, ...], np.ndarray, np.ndarray | None] | None = None
+        self._pooling_cache: tuple[tuple[Any, ...], np.ndarray, np.ndarray | None, float] | None = None
         self.median_token_length = median_token_length(ordered_vocabulary(self.tokenizer))
         self.base_model_name = base_model_name
         self.language = language
@@ -327,8 +350,8 @@ class StaticModel:
     def _tokenize(self, texts: Sequence[str], max_length: int | None) -> TokenBatch:
         return self._text_tokenizer(texts, max_length)
 
-    def _pooling_arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """Return the table and weights `encode` pools from, built once and reused.
+    def _pooling_arrays(self) -> tuple[np.ndarray, np.ndarray | None, float]:
+        """Return the table and weights `encode` pools from, and `largest_row_value` of them; built once.
 
         The compiled kernel reads float32, float16 and int8 tables as stored (no copy; see
         `kernel_reads`); otherwise a float32 table is made, with the weights folded in when possible.
@@ -340,13 +363,14 @@ class StaticModel:
         cached = self._pooling_cache
         # Compare by identity while holding the sources, so a freed array's id can never be reused.
         if cached is not None and all(a is b for a, b in zip(cached[0], sources, strict=True)):
-            return cached[1], cached[2]
+            return cached[1], cached[2], cached[3]
         if kernel_reads(self.embedding) or self.embedding.size * 4 > MAX_WORKING_TABLE_BYTES:
             table, weights = self.embedding, self.weights
         else:
             table, weights = float32_table(self.embedding, self.weights, self.token_mapping)
-        self._pooling_cache = (sources, table, weights)
-        return table, weights
+        bound = largest_row_value(table, weights)
+        self._pooling_cache = (sources, table, weights, bound)
+        return table, weights, bound
 
     def _results(
         self,
@@ -512,7 +536,8 @@ class StaticModel:
         :raises TypeError: If `sentences` is a str or an item is not a str (index counted over the stream).
         :raises ValueError: If `max_length` or `batch_size` is not a positive int.
         """
-        if isinstance(sentences, str | bytes | bytearray) or not isinstance(sentences, Iterable):
+        _refuse_non_text_iterables(sentences)
+        if isinstance(sentences, str) or not isinstance(sentences, Iterable):
             raise TypeError(f"encode_iter expects an iterable of str, got {type(sentences).__name__}.")
         for _, result in self._run(
             _validated_stream(sentences),
@@ -533,13 +558,15 @@ class StaticModel:
         With `out`, a batch starting at text `start` is written to `out[start : start + len(batch)]`
         (a view of which is returned); otherwise each batch gets a new array.
         """
-        table, weights = self._pooling_arrays()
+        table, weights, bound = self._pooling_arrays()
         mapping = self.token_mapping
-        do_normalize = self.normalize if normalize is None else bool(normalize)
+        do_normalize = self.normalize if normalize is None else fmt.strict_bool(normalize, "normalize")
 
         def work(start: int, batch: list[str], tokens: TokenBatch) -> np.ndarray:
             rows = None if out is None else out[start : start + len(batch)]
-            return segment_mean(table, tokens.ids, tokens.offsets, weights, mapping, do_normalize, out=rows)
+            return segment_mean(
+                table, tokens.ids, tokens.offsets, weights, mapping, do_normalize, out=rows, row_bound=bound
+            )
 
         return work
 

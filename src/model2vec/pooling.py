@@ -53,14 +53,56 @@ def token_rows(
     return result
 
 
+# Squared norms outside [_SQUARES_LOW, inf) may have lost precision to underflow, or overflowed: those
+# rows are divided by their largest entry before squaring. Every other row takes the plain (fast) formula.
+_SQUARES_LOW = np.float32(1e-30)
+
+
+def _awkward_rows(vectors: np.ndarray, squares: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows whose squared norm over- or underflowed: their indices, largest |entry|, and scaled copies."""
+    awkward = np.flatnonzero(~(squares >= _SQUARES_LOW) | np.isinf(squares))
+    rows = vectors[awkward]
+    scale = np.abs(rows).max(axis=1) if len(awkward) else np.zeros(0, dtype=vectors.dtype)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        scaled = rows / np.where(scale > 0, scale, 1)[:, None]
+    return awkward, scale, scaled
+
+
+def row_norms(vectors: np.ndarray) -> np.ndarray:
+    """L2 norms of the rows of a 2-D float array, without overflow or underflow in the squares.
+
+    Rows whose squares would overflow (entries near 1.8e19 or more) or underflow (entries below about
+    1e-15) are divided by their largest absolute entry before squaring: a row of 1e-30s has a norm of
+    1e-30 * sqrt(dim), not 0, and a row of 3e38s a norm of inf only because that norm exceeds float32.
+    Other rows use the plain formula. Non-finite entries give a non-finite norm.
+
+    :param vectors: A 2-D float array.
+    :return: The norms, shape `(rows,)`, in the input's float dtype.
+    """
+    squares = np.einsum("ij,ij->i", vectors, vectors)
+    norms: np.ndarray = np.sqrt(squares)
+    awkward, scale, scaled = _awkward_rows(vectors, squares)
+    if len(awkward):
+        with np.errstate(over="ignore", invalid="ignore"):
+            norms[awkward] = scale * np.sqrt(np.einsum("ij,ij->i", scaled, scaled))
+    return norms
+
+
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:
     """L2-normalise rows in place (float32); zero rows stay zero.
+
+    Rows of huge or tiny values are normalised after dividing by their largest entry (see `row_norms`),
+    so they become unit vectors too; rows with non-finite entries become NaN.
 
     :param vectors: A 2-D float32 array, modified in place.
     :return: The same array.
     """
-    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))[:, None]
-    vectors /= norms + NORM_EPS
+    squares = np.einsum("ij,ij->i", vectors, vectors)
+    awkward, _, scaled = _awkward_rows(vectors, squares)
+    with np.errstate(invalid="ignore", over="ignore"):
+        vectors /= (np.sqrt(squares) + NORM_EPS)[:, None]
+        if len(awkward):
+            vectors[awkward] = scaled / (np.sqrt(np.einsum("ij,ij->i", scaled, scaled)) + NORM_EPS)[:, None]
     return vectors
 
 
@@ -192,8 +234,13 @@ def segment_mean(
     mapping: np.ndarray | None = None,
     normalize: bool = False,
     out: np.ndarray | None = None,
+    row_bound: float | None = None,
 ) -> np.ndarray:
     """Mean of each text's token vectors (sum of weighted rows / token count), optionally normalised.
+
+    Sums are float32, which overflows for tables of huge values; when `row_bound` says a text's sum may
+    exceed float32, texts whose result is not finite are pooled again in float64 (other texts are
+    unchanged, bit for bit).
 
     :param table: The embedding table.
     :param ids: Flat token ids of all texts.
@@ -202,15 +249,59 @@ def segment_mean(
     :param mapping: Optional token id -> row mapping.
     :param normalize: Whether to L2-normalise the means.
     :param out: Optional `(n, dim)` float32 C-contiguous array to write the means to.
+    :param row_bound: The largest absolute value a weighted row can hold (see `largest_row_value`), or
+        None to skip the overflow check (for tables known to be small).
     :return: An `(n, dim)` float32 C-contiguous array (`out` if given); texts without tokens give zero rows.
     :raises ValueError: If `out` has the wrong shape, dtype or layout.
     """
     sums = segment_sums(table, ids, offsets, weights, mapping, out=out)
     counts = np.maximum(np.diff(offsets), 1).astype(np.float32)[:, None]
-    sums /= counts
-    if normalize:
-        normalize_rows(sums)
+    may_overflow = row_bound is not None and len(counts) and row_bound * float(counts.max()) >= _FLOAT32_SAFE_SUM
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums /= counts
+        if normalize:
+            normalize_rows(sums)
+    if may_overflow:
+        for row in np.flatnonzero(~np.isfinite(sums).all(axis=1)).tolist():
+            sums[row] = _mean_float64(table, ids[offsets[row] : offsets[row + 1]], weights, mapping, normalize)
     return sums
+
+
+# A sum of float32 rows may overflow once rows times count reach this (float32's largest value, halved
+# for the rounding of the running sum).
+_FLOAT32_SAFE_SUM = float(np.finfo(np.float32).max) / 2
+
+
+def largest_row_value(table: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Bound on the absolute value of any weighted row entry: max |table| times max |weights|.
+
+    Reads the arrays twice (max and min) without copying them, so it suits memory-mapped tables.
+
+    :param table: The embedding table (any float or int dtype).
+    :param weights: Optional per-token weights.
+    :return: The bound (inf or nan if an array holds non-finite values).
+    """
+    if table.size == 0:
+        return 0.0
+    bound = max(abs(float(table.max())), abs(float(table.min())))
+    if weights is not None and weights.size:
+        bound *= max(abs(float(weights.max())), abs(float(weights.min())))
+    return bound
+
+
+def _mean_float64(
+    table: np.ndarray, ids: np.ndarray, weights: np.ndarray | None, mapping: np.ndarray | None, normalize: bool
+) -> np.ndarray:
+    """One text's mean in float64 (the slow path for sums that overflow float32), normalised if asked."""
+    rows = table[ids if mapping is None else mapping[ids]].astype(np.float64)
+    if weights is not None:
+        rows *= weights[ids].astype(np.float64)[:, None]
+    mean = rows.mean(axis=0) if len(ids) else np.zeros(table.shape[1])
+    if normalize:
+        norm = float(row_norms(mean[None, :])[0])
+        mean = mean / norm if norm > 0 else mean
+    with np.errstate(over="ignore"):
+        return mean.astype(np.float32)
 
 
 def float32_table(
