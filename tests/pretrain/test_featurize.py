@@ -99,6 +99,13 @@ def test_bad_input(teacher_folder: Path, tmp_path: Path) -> None:
     (tmp_path / "partial" / MANIFEST).write_text(json.dumps({"complete": False}))
     with pytest.raises(ValueError, match="incomplete"):
         read_features(tmp_path / "partial")
+    for broken in ("{", "[1, 2]", '{"complete": true, "width": "8", "texts": 2}', '{"complete": true}'):
+        (tmp_path / "partial" / MANIFEST).write_text(broken)
+        with pytest.raises(ValueError, match=rf"{MANIFEST}"):
+            read_features(tmp_path / "partial")
+    (tmp_path / "partial" / MANIFEST).write_text("[]")
+    with pytest.raises(ValueError, match=r"not a featurisation manifest.* Pass overwrite=True"):
+        featurize(["a"], info, tmp_path / "partial", show_progress_bar=False)
 
 
 KILLED_RUN = """

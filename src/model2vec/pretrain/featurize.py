@@ -227,9 +227,9 @@ def _check_manifest(folder: Path, settings: FeaturizeSettings, overwrite: bool) 
         path.unlink()
         return
     try:
-        stored = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is unreadable ({error}); pass overwrite=True to start again.") from error
+        stored = _read_manifest(path)
+    except ValueError as error:
+        raise ValueError(f"{error} Pass overwrite=True to start again.") from error
     current = _manifest(settings, complete=False, count=0)
     for key in ("format_version", *asdict(settings)):
         if stored.get(key) != current.get(key):
@@ -237,6 +237,24 @@ def _check_manifest(folder: Path, settings: FeaturizeSettings, overwrite: bool) 
                 f"{folder} was featurised with {key}={stored.get(key)!r}, not {current.get(key)!r}; "
                 "use another folder or pass overwrite=True."
             )
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """Read a featurisation manifest: a JSON object with an int `width` and `texts`.
+
+    :raises ValueError: If it is unreadable or malformed (the message names it).
+    """
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ValueError(f"{path} is unreadable ({error}).") from error
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path} is not a featurisation manifest (not a JSON object).")
+    for key in ("width", "texts"):
+        value = manifest.get(key)
+        if key in manifest and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ValueError(f"{path}: {key!r} must be a non-negative integer, got {value!r}.")
+    return manifest
 
 
 def _shard_files(folder: Path) -> list[tuple[int, Path]]:
@@ -374,15 +392,17 @@ def read_features(folder: str | os.PathLike[str], limit: int | None = None) -> t
     :param limit: Load at most this many texts.
     :return: The texts and a `(n, width)` float32 array.
     :raises FileNotFoundError: If the folder has no manifest.
-    :raises ValueError: If the featurisation is incomplete or a shard is corrupt.
+    :raises ValueError: If the featurisation is incomplete, its manifest malformed or a shard corrupt.
     """
     folder = Path(folder)
     path = folder / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{folder} is not a featurisation folder (no {MANIFEST}).")
-    manifest = json.loads(path.read_text())
+    manifest = _read_manifest(path)
     if not manifest.get("complete"):
         raise ValueError(f"{folder} is incomplete; run featurize again with the same corpus to finish it.")
+    if "width" not in manifest or "texts" not in manifest:
+        raise ValueError(f"{path} lacks 'width' or 'texts'.")
     texts: list[str] = []
     blocks: list[np.ndarray] = []
     index = 0
