@@ -84,3 +84,15 @@ def test_row_norms_scale_before_squaring() -> None:
     unit = normalize_rows(rows.copy())
     np.testing.assert_allclose(np.linalg.norm(unit[[0, 1, 3]].astype(np.float64), axis=1), 1, rtol=1e-6)
     np.testing.assert_array_equal(unit[2], 0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_arrays_in_memory_are_refused_at_encode(bad: float) -> None:
+    table = np.ones((len(WORDS), 4), dtype=np.float32)
+    table[5, 2] = bad
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        StaticModel(table, make_tokenizer()).encode(["the cat"])
+    weights = np.ones(len(WORDS), dtype=np.float32)
+    weights[3] = bad
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        StaticModel(np.ones((len(WORDS), 4), np.float32), make_tokenizer(), weights=weights).encode(["the"])

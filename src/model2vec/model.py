@@ -7,6 +7,7 @@ files to `format`, the hub to `hub` and dtype changes to `quantization`.
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from collections import deque
@@ -281,17 +282,21 @@ class StaticModel:
         if base_model is None:
             base_model = loaded.config.get("tokenizer_name")
         language = loaded.metadata.get("language")
-        model = cls(
-            vectors=loaded.embeddings,
-            tokenizer=loaded.tokenizer,
-            config=loaded.config,
-            normalize=normalize,
-            base_model_name=str(base_model) if base_model is not None else None,
-            language=language,
-            weights=loaded.weights,
-            token_mapping=loaded.mapping,
-            _copy_tokenizer=False,
-        )
+        try:
+            model = cls(
+                vectors=loaded.embeddings,
+                tokenizer=loaded.tokenizer,
+                config=loaded.config,
+                normalize=normalize,
+                base_model_name=str(base_model) if base_model is not None else None,
+                language=language,
+                weights=loaded.weights,
+                token_mapping=loaded.mapping,
+                _copy_tokenizer=False,
+            )
+        except Exception as error:  # tokenizers raises bare Exceptions for tokenizers it cannot run
+            # load_folder validated the tensors and config; what is left is the tokenizer's content.
+            raise fmt.ModelFormatError(f"Cannot use the tokenizer {loaded.tokenizer_path}: {error}") from error
         if quantize_to is not None or dimensionality is not None or vocabulary_quantization is not None:
             model = quantize_model(
                 model,
@@ -369,6 +374,9 @@ class StaticModel:
         else:
             table, weights = float32_table(self.embedding, self.weights, self.token_mapping)
         bound = largest_row_value(table, weights)
+        if not math.isfinite(bound):
+            # Loaders refuse such files; arrays given in memory are checked here, once, so encode never emits NaN.
+            raise ValueError("The embedding table or the token weights hold NaN or infinite values; cannot encode.")
         self._pooling_cache = (sources, table, weights, bound)
         return table, weights, bound
 
