@@ -88,6 +88,11 @@ def test_symlinks_are_resolved_before_comparing(tmp_path: Path, tree: Path, mode
     with pytest.raises(ValueError, match="is the input file"):
         embed_files(model_dir, tree / "sub" / "x.jsonl", tmp_path / "file-alias.jsonl", overwrite=True)
     assert snapshot(tmp_path) == before
+    # A second name of the same file (a hard link here; a bind mount or a case-insensitive file
+    # system give the same situation) is caught by device and inode.
+    os.link(tree / "sub" / "x.jsonl", tmp_path / "hard-link.jsonl")
+    with pytest.raises(ValueError, match="is the input file"):
+        embed_files(model_dir, tree / "sub" / "x.jsonl", tmp_path / "hard-link.jsonl", overwrite=True)
 
 
 def test_overwrite_refuses_a_folder_an_earlier_run_did_not_write(tmp_path: Path, model_dir: Path) -> None:

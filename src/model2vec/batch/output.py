@@ -43,6 +43,14 @@ class BatchResult:
     seconds: float = 0.0
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
 def check_output_location(target: Path, files: Sequence[Path], patterns: Sequence[str]) -> None:
     """Refuse an output that is an input, holds an input, or that an input glob would read back.
 
@@ -53,11 +61,20 @@ def check_output_location(target: Path, files: Sequence[Path], patterns: Sequenc
     """
     if not target.name:
         raise ValueError(f"Output {target} is a file system root; choose a folder.")
+    # Compared by path, and, when the output exists, by device and inode too: that also catches one
+    # folder reached under two spellings (a case-insensitive file system, a bind mount).
+    identity = _identity(target)
+    seen: dict[Path, tuple[int, int] | None] = {}
     for file in files:
-        if file == target:
+        if file == target or (identity is not None and _identity(file) == identity):
             raise ValueError(f"Output {target} is the input file {file}; choose another output folder.")
-        if target in file.parents:
-            raise ValueError(f"Output {target} contains the input {file}; choose an output folder outside the inputs.")
+        for parent in file.parents:
+            if parent not in seen:
+                seen[parent] = _identity(parent) if identity is not None else None
+            if parent == target or (identity is not None and seen[parent] == identity):
+                raise ValueError(
+                    f"Output {target} contains the input {file}; choose an output folder outside the inputs."
+                )
     for pattern in patterns:
         for probe in (target / MANIFEST, target / PART_NAME.format(0)):
             if glob_reaches(pattern, probe):
