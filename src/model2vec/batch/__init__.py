@@ -15,13 +15,16 @@ hub id given (`cached_model`); the model is never shipped inside a task. On a mu
 inputs, the model folder (or hub cache) and the output's parent folder must be visible to every
 worker at the same path (a shared file system).
 
-Output is written to a staging folder next to `output` and moved into place at the end, so a failed
-job leaves no partial output. dask/distributed, pyarrow and ray are imported only when used; this
-package is not imported by `import model2vec`.
+Output is written to a marked staging folder next to `output` and moved into place at the end, so a
+failed job leaves no partial output (a killed job's staging folder is removed by the next job). An
+output that is or contains an input is refused, and `overwrite` replaces only an earlier output (its
+`batch.json` and the parts it lists). dask/distributed, pyarrow and ray are imported only when used;
+this package is not imported by `import model2vec`.
 
 Modules: `readers` (finding inputs, reading a partition), `planning` (cutting files into partitions),
-`tasks` (the per-partition task), `engines` (local, Dask, Ray), `output` (manifest, moving the output
-into place, reading it back), `job` (`embed_files`), `cli` (the `model2vec batch` command).
+`tasks` (the per-partition task), `engines` (local, Dask, Ray), `staging` (staging folders and their
+cleanup), `output` (location checks, manifest, moving the output into place, reading it back), `job`
+(`embed_files`), `cli` (the `model2vec batch` command).
 """
 
 from model2vec.batch.cli import register
