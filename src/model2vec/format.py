@@ -70,6 +70,8 @@ LAYOUTS: tuple[FolderLayout, ...] = (
     ),
 )
 
+# Table dtypes a `StaticModel` pools (see `model2vec.quantization.DType`).
+TABLE_DTYPES = tuple(np.dtype(name) for name in ("float16", "float32", "float64", "int8"))
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "config.json"
@@ -89,6 +91,7 @@ class LoadedFolder:
     :param normalize_module: Whether `modules.json` lists a Normalize module.
     :param metadata: Model-card front matter (may be empty).
     :param layout: The detected layout.
+    :param tokenizer_path: The `tokenizer.json` the tokenizer came from (for error messages).
     """
 
     embeddings: np.ndarray
@@ -99,6 +102,7 @@ class LoadedFolder:
     normalize_module: bool
     metadata: dict[str, Any]
     layout: FolderLayout
+    tokenizer_path: Path | None = None
 
 
 def detect_layout(folder: Path) -> FolderLayout:
@@ -542,6 +546,11 @@ def load_folder(folder: Path | str) -> LoadedFolder:
     embeddings = tensors[key]
     if embeddings.ndim != 2:
         raise ModelFormatError(f"{weights_path}: tensor '{key}' must be 2-D, got shape {embeddings.shape}.")
+    if embeddings.dtype not in TABLE_DTYPES:
+        raise ModelFormatError(
+            f"{weights_path}: tensor '{key}' has dtype {embeddings.dtype}; supported table dtypes are "
+            f"{', '.join(str(t) for t in TABLE_DTYPES)}."
+        )
 
     tokenizer = read_tokenizer(weights_dir / TOKENIZER_FILE)
     config: dict[str, Any] = {}
@@ -585,6 +594,7 @@ def load_folder(folder: Path | str) -> LoadedFolder:
         normalize_module=normalize_in_modules(folder),
         metadata=metadata,
         layout=layout,
+        tokenizer_path=weights_dir / TOKENIZER_FILE,
     )
 
 
