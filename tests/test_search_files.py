@@ -227,6 +227,22 @@ def test_saved_index_follows_the_umask(tmp_path: Path, mask: int) -> None:
             assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, path
 
 
+def test_a_save_killed_between_its_renames_is_recovered_on_load(tmp_path: Path) -> None:
+    folder = saved(tmp_path)
+    # The old index was moved aside and the process died before the new one took its place.
+    folder.rename(tmp_path / ".idx.old-0123456789ab")
+    assert len(SearchIndex.load(folder)) == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
+
+
+def test_save_refuses_a_file_and_the_root(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        SearchIndex(dim=2).save(tmp_path / "file")
+    with pytest.raises(ValueError, match="root"):
+        SearchIndex(dim=2).save("/")
+
+
 # --- the recorded model -------------------------------------------------------------------------------------
 
 

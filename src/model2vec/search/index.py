@@ -7,14 +7,13 @@ settings, the model it was built with); nothing is ever unpickled. See `storage`
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model2vec.format import ModelFormatError, atomic_replace_dir
+from model2vec.format import ModelFormatError, atomic_replace_dir, recover_interrupted_save, save_target, staging_dir
 from model2vec.search.backends import BACKENDS, SearchBackend
 from model2vec.search.fingerprint import ModelRecord, model_fingerprint, recorded_path
 from model2vec.search.maths import DEFAULT_MEMORY_BUDGET, DTYPES, normalize_rows, quantize_rows
@@ -26,7 +25,6 @@ from model2vec.search.storage import (
     IndexFiles,
     first_unencodable,
     is_int,
-    new_staging_folder,
     read_index,
     write_index,
 )
@@ -343,9 +341,13 @@ class SearchIndex:
 
         The model itself is not saved; its fingerprint is (and its path, when known), so that `load`
         can find it and refuse another. The folder and files get the umask's permissions (0755/0644 by
-        default). A failed save leaves the previous folder, if any, in place.
+        default). A failed save leaves the previous folder, if any, in place; what a killed save left
+        behind is repaired by the next `save` or `load` (`model2vec.format.recover_interrupted_save`).
+
+        :raises NotADirectoryError: If `path` is a file.
+        :raises ValueError: If `path` is the filesystem root.
         """
-        target = Path(path)
+        target = save_target(path)
         record = self._record
         if self.model is not None:
             record = ModelRecord(self.model_path, self._fingerprint(self.model))
@@ -353,14 +355,12 @@ class SearchIndex:
             self.dim, self.dtype, self.memory_budget, self.backend, self.backend_options, self._next_id,
             self._ids, self._texts, self._vectors, self._scales, record,
         )  # fmt: skip
-        staging = new_staging_folder(target)
-        try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        recover_interrupted_save(target)
+        with staging_dir(target) as staging:
             write_index(staging, files)
             self._backend.save(staging)
             atomic_replace_dir(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
 
     @classmethod
     def load(
@@ -385,6 +385,7 @@ class SearchIndex:
         :raises ImportError: If the saved backend's package is not installed.
         """
         folder = Path(path)
+        recover_interrupted_save(folder)
         files = read_index(folder)
         try:
             # The saved options alone first, so that a bad one is reported as a fault of the file.

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,22 +160,6 @@ def read_index(folder: Path) -> IndexFiles:
     if bad is not None:
         raise ModelFormatError(f"{tensors_path}: row {bad} (id {ids[bad]!r}) is not a finite unit vector.")
     return IndexFiles(dim, dtype, budget, backend, options, next_id, ids, texts, vectors, scales, model)
-
-
-def new_staging_folder(target: Path) -> Path:
-    """Create an empty hidden folder next to `target` to write a new index into before swapping it in.
-
-    Made with the process umask (0755 by default), unlike `tempfile.mkdtemp`'s private 0700, so the
-    saved index gets the same permissions as any other folder the user creates.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        staging = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:12]}")
-        try:
-            os.mkdir(staging, 0o777)
-            return staging
-        except FileExistsError:  # pragma: no cover - 48 random bits
-            continue
 
 
 def write_index(folder: Path, files: IndexFiles) -> None:
