@@ -302,6 +302,18 @@ def test_constructor_config_normalize_is_strict(value: object) -> None:
         StaticModel(model.embedding, model.tokenizer, config={"normalize": value})
 
 
+def test_boolean_arguments_of_loading_and_saving_are_strict(tmp_path: Path) -> None:
+    folder = _saved(tmp_path)
+    with pytest.raises(TypeError, match="normalize"):
+        StaticModel.from_pretrained(folder, normalize="no")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="force_download"):
+        StaticModel.from_pretrained(folder, force_download="no")  # type: ignore[arg-type]
+    model = make_model()
+    with pytest.raises(TypeError, match="normalize"):
+        fmt.save_folder(tmp_path / "n", model.embedding, model.tokenizer, {}, normalize="false")  # type: ignore[arg-type]
+    assert not (tmp_path / "n").exists()
+
+
 def test_strict_bool() -> None:
     assert fmt.strict_bool(True, "x") is True
     assert fmt.strict_bool(np.bool_(False), "x") is False

@@ -997,7 +997,9 @@ def save_folder(
     :raises NotADirectoryError: If `path` exists and is a file.
     :raises ValueError: If `path` is the filesystem root.
     :raises OSError: If `path` is a symbolic link loop, or writing fails.
+    :raises TypeError: If `normalize` is not True or False.
     """
+    normalize = strict_bool(normalize, "normalize")
     target = save_target(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     recover_interrupted_save(target)

@@ -6,6 +6,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from model2vec.format import strict_bool
+
 # Files a static model can need, in any of the supported layouts.
 # Files a teacher can need (transformers/sentence-transformers weights, ONNX, vocabularies); the
 # patterns also match inside module folders such as 1_Pooling/ or onnx/.
@@ -39,7 +41,9 @@ def resolve_model_path(
     :param allow_patterns: Files to fetch from a repository (default: those of a static model).
     :return: The local folder holding the model.
     :raises FileNotFoundError: If the path is neither a local folder nor a downloadable repository.
+    :raises TypeError: If `force_download` is not True or False.
     """
+    force_download = strict_bool(force_download, "force_download")
     local = Path(path).expanduser()
     if local.exists():
         return local / subfolder if subfolder else local
@@ -107,7 +111,9 @@ def push_folder(
     :param token: Hub token.
     :param subfolder: Upload into this folder of the repository.
     :return: The URL of the commit, as returned by the hub client.
+    :raises TypeError: If `private` is not True or False.
     """
+    private = strict_bool(private, "private")
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
