@@ -381,7 +381,8 @@ def test_cli_help() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    for flag in ("--host", "--port", "--index", "--max-batch", "--max-chars", "--max-body-bytes"):
+    flags = ("--host", "--port", "--index", "--max-batch", "--max-chars", "--max-body-bytes", "--max-concurrency")
+    for flag in (*flags, "--max-matches", "--max-match-chars", "--served-model-name"):
         assert flag in result.stdout
 
 
@@ -424,7 +425,7 @@ def test_cli_serves_health(tmp_path: Path, served_model: StaticModel) -> None:
 
 def test_cli_reports_a_missing_model(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "model2vec.cli", "serve", str(tmp_path / "missing")],
+        [sys.executable, "-m", "model2vec.cli", "serve", str(tmp_path / "missing"), "--port", "0"],
         capture_output=True,
         text=True,
         env={**_env(), "HF_HUB_OFFLINE": "1"},

@@ -28,7 +28,7 @@ from model2vec.serve.app import create_app, truncate_dimensions
 from model2vec.serve.limits import ServeLimits
 
 from .conftest import make_model
-from .test_serve import DOCS, LiveServer, _env, _free_port, assert_error
+from .test_serve import DOCS, LiveServer, _env, assert_error
 
 JSON = {"content-type": "application/json"}
 LIMITS = ServeLimits(max_inputs=8, max_chars=200, max_matches=20)
@@ -154,11 +154,21 @@ def test_a_huge_number_is_a_client_error(client: httpx.Client) -> None:
     assert error["param"] == "dimensions"
 
 
-def test_bad_content_length_gets_a_json_error(server: str) -> None:
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}",
+        b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n{}",
+        b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+        b"NOT AN HTTP REQUEST\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+    ],
+)
+def test_unparseable_http_gets_a_json_error(server: str, request_bytes: bytes) -> None:
+    # uvicorn answers these itself, before the app runs; they still get the documented JSON body.
     host, port = server.removeprefix("http://").split(":")
-    request = b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}"
     with socket.create_connection((host, int(port)), timeout=10) as connection:
-        connection.sendall(request)
+        connection.sendall(request_bytes)
         reply = b""
         while chunk := connection.recv(65536):
             reply += chunk
@@ -314,26 +324,29 @@ def test_cli_busy_port_is_a_one_line_error(tmp_path: Path, served_model: StaticM
 
 def test_cli_serves_aliases_and_new_limits(tmp_path: Path, served_model: StaticModel) -> None:
     served_model.save_pretrained(tmp_path / "tiny-model")
-    port = _free_port()
-    command = [sys.executable, "-m", "model2vec.cli", "serve", str(tmp_path / "tiny-model"), "--port", str(port)]
+    SearchIndex.from_model(served_model, DOCS).save(tmp_path / "idx")
+    command = [sys.executable, "-m", "model2vec.cli", "serve", str(tmp_path / "tiny-model"), "--port", "0"]
     command += ["--served-model-name", "tiny", "--served-model-name", "text-embedding-3-small"]
-    command += ["--max-matches", "7", "--max-match-chars", "9", "--log-level", "warning"]
-    process = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command += ["--index", str(tmp_path / "idx"), "--max-matches", "7", "--log-level", "warning"]
+    process = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        assert process.stdout is not None
+        announced = process.stdout.readline()  # port 0: the announced URL names the port the system chose
+        assert "also answering to text-embedding-3-small" in announced, process.stderr.read() if process.stderr else ""
+        url = announced.split(" on ")[-1].strip()
+        assert not url.endswith(":0")
         deadline = time.monotonic() + 60
         while True:
             try:
-                models = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=5).json()
+                models = httpx.get(f"{url}/v1/models", timeout=5).json()
                 break
             except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(process.communicate()[0]) from None
+                assert process.poll() is None and time.monotonic() < deadline
                 time.sleep(0.1)
         assert [card["id"] for card in models["data"]] == ["tiny", "text-embedding-3-small"]
-        reply = httpx.post(
-            f"http://127.0.0.1:{port}/v1/embeddings", json={"input": "x", "model": "text-embedding-3-small"}
-        )
+        reply = httpx.post(f"{url}/v1/embeddings", json={"input": "x", "model": "text-embedding-3-small"})
         assert reply.status_code == 200
+        assert_error(httpx.post(f"{url}/search", json={"query": ["a", "b"], "k": 5}), 400, "too_many_matches")
     finally:
         process.terminate()
         process.wait(timeout=30)

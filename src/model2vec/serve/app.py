@@ -106,21 +106,17 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = error_response(
-            413, f"Request body exceeds the server's limit of {self.max_bytes} bytes.", code="request_too_large"
-        )
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length")
+        too_large = f"Request body exceeds the server's limit of {self.max_bytes} bytes."
+        declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:
-            try:
-                length = int(declared)
-            except ValueError:
+            # Digits only: int() would also take signs, spaces and underscores.
+            if not (declared.isascii() and declared.isdigit()):
                 await error_response(400, "Invalid Content-Length header.", code="invalid_content_length")(
                     scope, receive, send
                 )
                 return
-            if length > self.max_bytes:
-                await too_large(scope, receive, send)
+            if int(declared) > self.max_bytes:
+                await error_response(413, too_large, code="request_too_large")(scope, receive, send)
                 return
         chunks: list[bytes] = []
         size = 0
@@ -131,7 +127,7 @@ class BodySizeLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await too_large(scope, receive, send)
+                await error_response(413, too_large, code="request_too_large")(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

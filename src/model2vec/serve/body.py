@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from json.decoder import scanstring
+from json.decoder import scanstring  # type: ignore[attr-defined]  # public since 2.x, absent from typeshed
 from typing import Any
 
 from model2vec.serve.errors import ApiError
