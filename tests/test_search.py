@@ -424,7 +424,15 @@ def test_usearch_load_errors(tmp_path: Path) -> None:
 @needs_usearch
 @pytest.mark.parametrize(
     "options",
-    [{"ef": 3}, {"connectivity": 0}, {"expansion_search": 1.5}, {"threads": -1}, {"graph_dtype": "int4"}],
+    [
+        {"ef": 3},
+        {"connectivity": 0},
+        {"expansion_search": 1.5},
+        {"threads": -1},
+        {"graph_dtype": "int4"},
+        {"threads": 2**70},
+        {"expansion_search": 2**31},
+    ],
 )
 def test_usearch_bad_options(options: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="usearch option"):

@@ -160,6 +160,17 @@ def test_load_refuses_malformed_settings(tmp_path: Path, changes: dict[str, Any]
         SearchIndex.load(folder)
 
 
+@pytest.mark.skipif(importlib.util.find_spec("usearch") is None, reason="usearch is not installed")
+@pytest.mark.parametrize("options", [{"threads": 2**70}, {"expansion_search": 0}, {"ef": 3}])
+def test_load_refuses_bad_saved_usearch_options(tmp_path: Path, options: dict[str, Any]) -> None:
+    index = SearchIndex(backend="usearch", backend_options={"threads": 1})
+    index.add(np.eye(4))
+    index.save(tmp_path / "graph")
+    edit_json(tmp_path / "graph", backend_options=options)
+    with pytest.raises(ModelFormatError, match=r"index\.json.*usearch option"):
+        SearchIndex.load(tmp_path / "graph")
+
+
 @pytest.mark.parametrize("value", [[], "x", 3, None])
 def test_load_refuses_a_settings_file_that_is_not_an_object(tmp_path: Path, value: object) -> None:
     folder = saved(tmp_path)

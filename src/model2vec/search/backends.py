@@ -105,6 +105,9 @@ USEARCH_DEFAULTS: dict[str, Any] = {
     "oversample": 1,
 }
 RESCORE_GROUP = 1024
+# usearch takes its integer settings as C integers: larger Python ints fail inside usearch with a
+# TypeError at the first add or search (or, from a saved index, long after loading), so they are refused here.
+USEARCH_MAX_OPTION = 2**31 - 1
 
 
 def import_usearch_index() -> Any:
@@ -156,8 +159,14 @@ class UsearchBackend:
                 settings[name] = value
                 continue
             least = 0 if name == "threads" else 1
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-                raise ValueError(f"usearch option {name} must be an integer >= {least}, got {value!r}.")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, np.integer))
+                or not least <= value <= USEARCH_MAX_OPTION
+            ):
+                raise ValueError(
+                    f"usearch option {name} must be an integer from {least} to {USEARCH_MAX_OPTION}, got {value!r}."
+                )
             settings[name] = int(value)
         self.settings = settings
         self.memory_budget = memory_budget
@@ -179,8 +188,8 @@ class UsearchBackend:
 
     @expansion_search.setter
     def expansion_search(self, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"expansion_search must be a positive integer, got {value!r}.")
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= USEARCH_MAX_OPTION:
+            raise ValueError(f"expansion_search must be an integer from 1 to {USEARCH_MAX_OPTION}, got {value!r}.")
         self.settings["expansion_search"] = int(value)
         if self._graph is not None:
             self._graph.expansion_search = int(value)
