@@ -725,8 +725,9 @@ def staging_dir(target: Path) -> Iterator[Path]:
             break
         except FileExistsError:
             continue
-    lock = _lock_file(staging / SAVING_LOCK, create=True)
+    lock = None
     try:
+        lock = _lock_file(staging / SAVING_LOCK, create=True)
         yield staging
     finally:
         try:
@@ -740,8 +741,11 @@ def staging_dir(target: Path) -> Iterator[Path]:
 def _lock_file(path: Path, create: bool = False) -> int | None:
     """Open `path` and take an exclusive lock on it without waiting.
 
+    :param path: The lock file.
+    :param create: Create the file (it must not exist yet); errors creating it are raised.
     :return: The open descriptor (closing it releases the lock), or None if another process holds the
-        lock, the file does not exist, or locks are unavailable (no `fcntl`, e.g. on Windows).
+        lock, the file does not exist, or locks are unavailable (no `fcntl`, e.g. on Windows: the file
+        is then not kept open either, since Windows cannot rename a folder holding an open file).
     """
     flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
     try:
@@ -755,8 +759,7 @@ def _lock_file(path: Path, create: bool = False) -> int | None:
 
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except (ImportError, OSError):
-        if create:
-            return descriptor  # no locking available: liveness falls back to the folder's age
+        # Held by another process, or no locking here (liveness then falls back to the folder's age).
         os.close(descriptor)
         return None
     return descriptor
