@@ -362,6 +362,13 @@ def test_negative_or_huge_shapes_are_format_errors(tmp_path: Path, shape: list[i
         StaticModel.from_pretrained(folder)
 
 
+def test_table_without_columns_is_refused(tmp_path: Path) -> None:
+    folder = _saved(tmp_path)
+    save_file({"embeddings": np.zeros((len(WORDS), 0), dtype=np.float32)}, str(folder / "model.safetensors"))
+    with pytest.raises(ModelFormatError, match=r"model\.safetensors.*at least one column"):
+        StaticModel.from_pretrained(folder)
+
+
 def test_cli_reports_a_corrupt_model_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = _saved(tmp_path)
     _raw_safetensors(folder / "model.safetensors", None, b"", raw_header=b"[" * 100_000 + b"]" * 100_000)

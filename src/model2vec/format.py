@@ -545,8 +545,10 @@ def load_folder(folder: Path | str) -> LoadedFolder:
             f"{weights_path} has no 'embeddings' or 'embedding.weight' tensor; found {sorted(tensors)}."
         )
     embeddings = tensors[key]
-    if embeddings.ndim != 2:
-        raise ModelFormatError(f"{weights_path}: tensor '{key}' must be 2-D, got shape {embeddings.shape}.")
+    if embeddings.ndim != 2 or embeddings.shape[1] == 0:
+        raise ModelFormatError(
+            f"{weights_path}: tensor '{key}' must be 2-D with at least one column, got shape {embeddings.shape}."
+        )
     if embeddings.dtype not in TABLE_DTYPES:
         raise ModelFormatError(
             f"{weights_path}: tensor '{key}' has dtype {embeddings.dtype}; supported table dtypes are "
