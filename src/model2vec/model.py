@@ -21,6 +21,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from model2vec import format as fmt
+from model2vec.arguments import ENCODE_COMPATIBLE, LOAD_COMPATIBLE, warn_unknown
 from model2vec.hub import push_saved, resolve_model_path
 from model2vec.pooling import float32_table, kernel_reads, largest_row_value, segment_mean, segment_sequences
 from model2vec.quantization import DType, quantize_embeddings, quantize_vocabulary, truncate_dimensions
@@ -43,6 +44,38 @@ DEFAULT_MAX_LENGTH = 512
 # Largest float32 working copy of the table kept for fast pooling; bigger tables are pooled directly.
 MAX_WORKING_TABLE_BYTES = 1 << 30
 _T = TypeVar("_T")
+
+
+def pretrained_path(
+    path: str | os.PathLike[str] | None, model_name: str | os.PathLike[str] | None
+) -> str | os.PathLike[str]:
+    """Return the model path given as `path` or as `model_name=` (the name other model2vec versions use).
+
+    :param path: The positional/`path` argument.
+    :param model_name: The `model_name` keyword argument.
+    :return: Whichever was given.
+    :raises TypeError: If neither or both are given (or both differ).
+    """
+    if path is None and model_name is None:
+        raise TypeError("from_pretrained() needs the model: a local folder or hub id, as path or model_name=.")
+    if path is not None and model_name is not None and str(path) != str(model_name):
+        raise TypeError(f"from_pretrained() got both path={path!r} and model_name={model_name!r}; pass one.")
+    chosen = path if path is not None else model_name
+    assert chosen is not None
+    return chosen
+
+
+def _encode_normalize(function: str, kwargs: dict[str, Any]) -> bool | None:
+    """Return the `normalize` option of an encode call, after checking its other keyword arguments.
+
+    `normalize_embeddings=True` (sentence-transformers' name) also asks for normalised output; its False
+    means "do not normalise again", which leaves the model's setting in force.
+    """
+    warn_unknown(function, kwargs, ("normalize", "normalize_embeddings"), ENCODE_COMPATIBLE, stacklevel=4)
+    normalize = kwargs.get("normalize")
+    if normalize is None and kwargs.get("normalize_embeddings") is True:
+        return True
+    return None if normalize is None else fmt.strict_bool(normalize, "normalize")
 
 
 def _refuse_non_text_iterables(sentences: Any) -> None:
@@ -235,7 +268,7 @@ class StaticModel:
     @classmethod
     def from_pretrained(
         cls,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | None = None,
         token: str | None = None,
         normalize: bool | None = None,
         subfolder: str | None = None,
@@ -250,7 +283,7 @@ class StaticModel:
         Folders in the model2vec, sentence-transformers and `0_StaticEmbedding/` layouts are accepted.
         A hub id is looked up in the local cache first and only downloaded when missing.
 
-        :param path: Local folder or hub id.
+        :param path: Local folder or hub id (also accepted as `model_name=`, as in other model2vec versions).
         :param token: Hub token for private repositories.
         :param normalize: Override normalisation; None uses the config, then a `Normalize` module.
         :param subfolder: Folder inside `path` holding the model.
@@ -258,8 +291,11 @@ class StaticModel:
         :param dimensionality: Keep only the first this-many dimensions.
         :param vocabulary_quantization: Cluster the vocabulary into this many rows (k-means).
         :param force_download: Download from the hub even if cached.
-        :param kwargs: Ignored (accepted for compatibility).
+        :param kwargs: `model_name` (the path); hub-style arguments a static model does not use (`device`,
+            `revision`, `cache_dir`, ...) are accepted silently, anything else is ignored with a warning
+            naming the closest valid argument (see `model2vec.arguments`).
         :return: The model.
+        :raises TypeError: If neither or both of `path` and `model_name` are given.
         :raises FileNotFoundError: If the folder, repository or a required file is missing.
         :raises NotADirectoryError: If the path is a file.
         :raises model2vec.format.ModelFormatError: If a file is corrupt or inconsistent.
@@ -268,6 +304,10 @@ class StaticModel:
         A local folder left without a model by a killed save is repaired first (see
         `model2vec.format.recover_interrupted_save`).
         """
+        path = pretrained_path(path, kwargs.pop("model_name", None))
+        if token is None and isinstance(kwargs.get("use_auth_token"), str):
+            token = kwargs["use_auth_token"]  # the older hub-client name for the token
+        warn_unknown("StaticModel.from_pretrained", kwargs, (), LOAD_COMPATIBLE)
         if normalize is not None:
             normalize = fmt.strict_bool(normalize, "normalize")
         local = Path(path).expanduser()
@@ -495,14 +535,18 @@ class StaticModel:
         :param use_multiprocessing: For large inputs, tokenise the next batch in a helper thread while
             this one pools (False: all work stays in the calling thread, besides the tokenizer's own pool).
         :param multiprocessing_threshold: Minimum number of texts to go parallel.
-        :param kwargs: `normalize` (bool) overrides the model setting for this call; others are ignored.
+        :param kwargs: `normalize` (bool) overrides the model setting for this call (sentence-transformers'
+            `normalize_embeddings=True` too); arguments of sentence-transformers-style callers that do not
+            change a static model's output (`convert_to_numpy`, `task_name`, `prompt_type`, ...) are
+            accepted silently, anything else is ignored with a warning naming the closest valid argument.
         :return: float32, C-contiguous, writable; `(n, dim)`, or `(dim,)` for a single str. A text
             without known tokens gives a zero vector. `encode([])` gives shape `(0, dim)`.
         :raises TypeError: If an item is not a str (the message names its index and type).
         :raises ValueError: If `max_length` or `batch_size` is not a positive int.
         """
+        normalize = _encode_normalize("StaticModel.encode", kwargs)
         if isinstance(sentences, str):
-            batch: np.ndarray = self.encode([sentences], show_progress_bar, max_length, batch_size, False, **kwargs)
+            batch = self.encode([sentences], show_progress_bar, max_length, batch_size, False, normalize=normalize)
             first: np.ndarray = batch[0]
             return first
         texts = _as_text_collection(sentences)
@@ -511,7 +555,7 @@ class StaticModel:
         for _ in self._run(
             texts,
             max_length,
-            self._mean_worker(kwargs.get("normalize"), out),
+            self._mean_worker(normalize, out),
             batch_size,
             show_progress_bar,
             use_multiprocessing,
@@ -539,18 +583,19 @@ class StaticModel:
         :param max_length: Use at most this many tokens per text; None for no limit.
         :param show_progress_bar: Show a progress bar (counts texts; no total for generators).
         :param use_multiprocessing: Tokenise the next batch in a helper thread while this one pools.
-        :param kwargs: `normalize` (bool) overrides the model setting; others are ignored.
+        :param kwargs: `normalize` (bool) overrides the model setting; other arguments as for `encode`.
         :return: An iterator of arrays.
         :raises TypeError: If `sentences` is a str or an item is not a str (index counted over the stream).
         :raises ValueError: If `max_length` or `batch_size` is not a positive int.
         """
+        normalize = _encode_normalize("StaticModel.encode_iter", kwargs)
         _refuse_non_text_iterables(sentences)
         if isinstance(sentences, str) or not isinstance(sentences, Iterable):
             raise TypeError(f"encode_iter expects an iterable of str, got {type(sentences).__name__}.")
         for _, result in self._run(
             _validated_stream(sentences),
             max_length,
-            self._mean_worker(kwargs.get("normalize")),
+            self._mean_worker(normalize),
             batch_size,
             show_progress_bar,
             use_multiprocessing,
@@ -597,11 +642,12 @@ class StaticModel:
         :param use_multiprocessing: For large inputs, tokenise the next batch in a helper thread while
             this one pools (False: all work stays in the calling thread, besides the tokenizer's own pool).
         :param multiprocessing_threshold: Minimum number of texts to go parallel.
-        :param kwargs: Ignored.
+        :param kwargs: Accepted as for `encode` (`normalize` has no effect here); unknown ones are warned about.
         :return: For a str, one `(n_tokens, dim)` float32 array; otherwise a list of them. Texts
             without known tokens give `(0, dim)`.
         :raises TypeError: If an item is not a str.
         """
+        warn_unknown("StaticModel.encode_as_sequence", kwargs, ("normalize", "normalize_embeddings"), ENCODE_COMPATIBLE)
         single = isinstance(sentences, str)
         texts = [sentences] if isinstance(sentences, str) else _as_text_collection(sentences)
 

@@ -62,3 +62,21 @@ def test_read_vocabulary(tmp_path: Path) -> None:
     path = tmp_path / "v.txt"
     path.write_text(" a \n\nb c\n", encoding="utf-8")
     assert read_vocabulary(path) == ["a", "b c"]
+
+
+def test_python_dash_m_distill_with_upstream_flags(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    teacher = save_transformers_folder(tmp_path / "teacher", wordpiece_tokenizer())
+    vocabulary = tmp_path / "words.txt"
+    vocabulary.write_text("catapult\n", encoding="utf-8")
+    command = [sys.executable, "-m", "model2vec.distill", "--model-name", str(teacher), "--save-path"]
+    command += [str(tmp_path / "out"), "--vocabulary-path", str(vocabulary), "--pca-dims", "4", "--no-progress"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
+    assert result.returncode == 0, result.stderr
+    model = StaticModel.from_pretrained(tmp_path / "out")
+    assert model.dim == 4 and "catapult" in model.tokens
+    with pytest.raises(ValueError, match="Two teachers"):
+        args = _parse(["distill", "a", "--model-name", "b", "--out", str(tmp_path / "x")])
+        args.func(args)

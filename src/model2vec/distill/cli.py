@@ -64,12 +64,20 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="Teacher: a model folder, an .onnx file or folder, or a hub id (default: the packaged all-MiniLM-L6-v2).",
     )
-    parser.add_argument("--out", required=True, help="Folder to write the static model to.")
+    # Upstream model2vec's `python -m model2vec.distill` flags are accepted as aliases.
+    parser.add_argument("--model-name", dest="model_name", default=None, help="The teacher, as an option.")
+    parser.add_argument("--out", "--save-path", dest="out", required=True, help="Folder to write the static model to.")
     parser.add_argument(
         "--pca-dims", type=_pca_dims, default=256, help="int, float in (0,1), 'auto' or 'none' (default 256)."
     )
     parser.add_argument("--sif-coefficient", type=_sif, default=1e-4, help="SIF weight coefficient or 'none'.")
-    parser.add_argument("--vocabulary", metavar="FILE", help="Extra words/phrases, one per line.")
+    parser.add_argument(
+        "--vocabulary",
+        "--vocabulary-path",
+        dest="vocabulary",
+        metavar="FILE",
+        help="Extra words/phrases, one per line.",
+    )
     parser.add_argument("--word-level", action="store_true", help="Keep only the words of --vocabulary.")
     parser.add_argument("--token-remove-pattern", default=r"\[unused\d+\]", help="Regex of tokens to drop.")
     parser.add_argument("--keep-all-tokens", action="store_true", help="Do not remove any token by pattern.")
@@ -95,9 +103,11 @@ def run(args: argparse.Namespace) -> int:
     """
     from model2vec.distill import distill
 
+    if args.model is not None and args.model_name is not None and args.model != args.model_name:
+        raise ValueError(f"Two teachers given: {args.model!r} and --model-name {args.model_name!r}; pass one.")
     vocabulary = read_vocabulary(args.vocabulary) if args.vocabulary else None
     model = distill(
-        args.model,
+        args.model if args.model is not None else args.model_name,
         vocabulary=vocabulary,
         device=args.device,
         pca_dims=args.pca_dims,

@@ -20,7 +20,7 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
-from model2vec.model import DEFAULT_MAX_LENGTH, StaticModel
+from model2vec.model import DEFAULT_MAX_LENGTH, StaticModel, pretrained_path
 from model2vec.pooling import token_rows
 from model2vec.tokenization import tokenizer_json
 
@@ -262,19 +262,25 @@ class FinetunableStaticModel(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls: type[T], path: str | os.PathLike[str] = "", *, token: str | None = None, **kwargs: Any
+        cls: type[T],
+        path: str | os.PathLike[str] | None = None,
+        *,
+        model_name: str | os.PathLike[str] | None = None,
+        token: str | None = None,
+        **kwargs: Any,
     ) -> T:
         """Load a static model from a folder or hub id and make it trainable.
 
         :param path: Local folder or hub id.
+        :param model_name: The same, under the name other model2vec versions use
+            (`from_pretrained(model_name=..., out_dim=...)`); give `path` or `model_name`.
         :param token: Hub token for private repositories.
         :param kwargs: Keyword configuration, as for `from_static_model`.
         :return: The trainable model.
-        :raises ValueError: If no path is given.
+        :raises TypeError: If neither or both of `path` and `model_name` are given.
         """
-        if not str(path):
-            raise ValueError("from_pretrained needs the path (folder or hub id) of a static model.")
-        return cls.from_static_model(model=StaticModel.from_pretrained(path, token=token), **kwargs)
+        folder = pretrained_path(None if path == "" else path, model_name)
+        return cls.from_static_model(model=StaticModel.from_pretrained(folder, token=token), **kwargs)
 
     # -- forward ------------------------------------------------------------------------------------
 
