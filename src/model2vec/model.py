@@ -334,6 +334,8 @@ class StaticModel:
                 token_mapping=loaded.mapping,
                 _copy_tokenizer=False,
             )
+        except MemoryError:
+            raise
         except Exception as error:  # tokenizers raises bare Exceptions for tokenizers it cannot run
             # load_folder validated the tensors and config; what is left is the tokenizer's content.
             raise fmt.ModelFormatError(f"Cannot use the tokenizer {loaded.tokenizer_path}: {error}") from error
