@@ -77,6 +77,6 @@ def test_python_dash_m_distill_with_upstream_flags(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     model = StaticModel.from_pretrained(tmp_path / "out")
     assert model.dim == 4 and "catapult" in model.tokens
+    args = _parse(["distill", "a", "--model-name", "b", "--out", str(tmp_path / "x")])
     with pytest.raises(ValueError, match="Two teachers"):
-        args = _parse(["distill", "a", "--model-name", "b", "--out", str(tmp_path / "x")])
         args.func(args)
