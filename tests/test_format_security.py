@@ -362,6 +362,15 @@ def test_negative_or_huge_shapes_are_format_errors(tmp_path: Path, shape: list[i
         StaticModel.from_pretrained(folder)
 
 
+def test_tokenizer_that_cannot_run_is_a_format_error(tmp_path: Path) -> None:
+    folder = _saved(tmp_path)
+    spec = json.loads((folder / "tokenizer.json").read_text())
+    spec["model"]["vocab"]["[UNQ]"] = spec["model"]["vocab"].pop("[UNK]")  # parses, fails on unknown text
+    (folder / "tokenizer.json").write_text(json.dumps(spec))
+    with pytest.raises(ModelFormatError, match=r"tokenizer\.json"):
+        StaticModel.from_pretrained(folder)
+
+
 def test_table_without_columns_is_refused(tmp_path: Path) -> None:
     folder = _saved(tmp_path)
     save_file({"embeddings": np.zeros((len(WORDS), 0), dtype=np.float32)}, str(folder / "model.safetensors"))
