@@ -1,9 +1,10 @@
 """Load test of `model2vec serve`: throughput and latency of POST /v1/embeddings under N concurrent users.
 
-Starts the real command (`python -m model2vec.cli serve MODEL`) on a free loopback port, waits for
-/health, then drives it with locust (its Python API, headless, no web UI): `--users` closed-loop users,
-each posting `--batch` sentences per request with no think time, for `--warmup` seconds (discarded) and
-then `--duration` measured seconds. Prints requests/s, texts/s and p50/p90/p99 latency and writes them
+Starts the real command (`python -m model2vec.cli serve MODEL --port 0`) on a loopback port the system
+picks (read from the command's "Serving ... on URL" line), waits for /health, then drives it with
+locust (its Python API, headless, no web UI): `--users` closed-loop users, each posting `--batch`
+sentences per request with no think time, for `--warmup` seconds (discarded) and then `--duration`
+measured seconds. Prints requests/s, texts/s and p50/p90/p99 latency and writes them
 to benchmarks/results/serve.json.
 
 Texts are real sentences (benchmarks/results/encode_sentences_*.json, cut from ../shared/data/corpus by
@@ -28,7 +29,6 @@ import itertools
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -55,25 +55,32 @@ def load_sentences() -> list[str]:
     return [f"sentence number {i} about cats, dogs and the weather" for i in range(1000)]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def start_server(model: Path, extra: list[str]) -> tuple[subprocess.Popen[str], str]:
+    """Run `model2vec serve` on a port the system picks (`--port 0`), wait until /health answers.
 
+    The port is read from the command's "Serving ... on URL" line, so no other process can take it
+    between choosing and binding it.
 
-def start_server(model: Path, port: int, extra: list[str]) -> subprocess.Popen[bytes]:
-    """Run `model2vec serve` and wait until /health answers."""
+    :return: The server process and its base URL.
+    """
     import urllib.request
 
-    command = [sys.executable, "-m", "model2vec.cli", "serve", str(model), "--port", str(port)]
+    command = [sys.executable, "-m", "model2vec.cli", "serve", str(model), "--port", "0"]
     command += ["--log-level", "warning", *extra]
-    process = subprocess.Popen(command, cwd=ROOT)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    announced = process.stdout.readline()
+    if not announced.startswith("Serving "):
+        process.kill()
+        raise SystemExit("the server did not start")
+    print(announced, end="")
+    url = announced.rsplit(" on ", 1)[1].strip()
     deadline = time.monotonic() + 120
     while True:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+            with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
                 print("server:", response.read().decode())
-                return process
+                return process, url
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
@@ -96,15 +103,14 @@ def main() -> None:
     if model is None:
         raise SystemExit("No model: run `make distill` or pass --model.")
     sentences = load_sentences()
-    port = free_port()
     load_before = os.getloadavg()
-    server = start_server(model, port, args.server_arg)
+    server, url = start_server(model, args.server_arg)
     batches = itertools.cycle([sentences[i : i + args.batch] for i in range(0, len(sentences), args.batch)])
     payload = {"encoding_format": args.encoding_format}
     errors: list[str] = []
 
     class EmbeddingUser(FastHttpUser):
-        host = f"http://127.0.0.1:{port}"
+        host = url
         wait_time = constant(0)
 
         @task
