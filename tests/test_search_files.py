@@ -171,6 +171,48 @@ def test_load_refuses_bad_saved_usearch_options(tmp_path: Path, options: dict[st
         SearchIndex.load(tmp_path / "graph")
 
 
+@pytest.mark.skipif(importlib.util.find_spec("usearch") is None, reason="usearch is not installed")
+@pytest.mark.parametrize("seed", range(6))
+def test_damaged_usearch_graph_is_refused_before_usearch_reads_it(tmp_path: Path, seed: int) -> None:
+    # Flipped bytes in index.usearch crashed the process inside usearch (a segmentation fault).
+    index = SearchIndex(backend="usearch", backend_options={"threads": 1})
+    index.add(np.random.default_rng(seed).normal(size=(30, 8)))
+    index.save(tmp_path / "graph")
+    graph = tmp_path / "graph" / "index.usearch"
+    data = bytearray(graph.read_bytes())
+    rng = np.random.default_rng(seed)
+    for _ in range(3):
+        data[int(rng.integers(0, len(data)))] ^= int(rng.integers(1, 256))
+    graph.write_bytes(bytes(data))
+    with pytest.raises(ModelFormatError, match=r"index\.usearch.*checksum"):
+        SearchIndex.load(tmp_path / "graph")
+
+
+@pytest.mark.parametrize(
+    "checksums",
+    [
+        {"../outside": "0" * 64},
+        {"/etc/passwd": "0" * 64},
+        {"index.json": "0" * 64},
+        {"index.usearch": "abc"},
+        {"index.usearch": None},
+        ["index.usearch"],
+    ],
+)
+def test_load_refuses_bad_checksum_entries(tmp_path: Path, checksums: object) -> None:
+    folder = saved(tmp_path)
+    edit_json(folder, checksums=checksums)
+    with pytest.raises(ModelFormatError, match=r"index\.json.*checksums"):
+        SearchIndex.load(folder)
+
+
+def test_listed_backend_file_must_exist(tmp_path: Path) -> None:
+    folder = saved(tmp_path)
+    edit_json(folder, checksums={"index.usearch": "0" * 64})
+    with pytest.raises(FileNotFoundError, match=r"index\.usearch"):
+        SearchIndex.load(folder)
+
+
 @pytest.mark.parametrize("value", [[], "x", 3, None])
 def test_load_refuses_a_settings_file_that_is_not_an_object(tmp_path: Path, value: object) -> None:
     folder = saved(tmp_path)
@@ -347,7 +389,10 @@ def test_missing_recorded_model_names_the_way_out(tmp_path: Path) -> None:
 # --- fuzzing the reader -------------------------------------------------------------------------------------
 
 WRONG_VALUES = st.sampled_from([None, True, -1, 0, 1.5, float("nan"), 10**30, "", "x", [], [None], {}, {"a": 1}])
-FIELDS = ["format_version", "dim", "dtype", "memory_budget", "backend", "backend_options", "next_id", "ids", "texts"]
+FIELDS = [
+    "format_version", "dim", "dtype", "memory_budget", "backend", "backend_options", "next_id", "ids", "texts",
+    "checksums",
+]  # fmt: skip
 
 
 @st.composite

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from model2vec.model import StaticModel
 
 FINGERPRINT_PARTS = {"vocabulary_sha256": "vocabulary", "dim": "dimension", "table_sha256": "table"}
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def model_fingerprint(model: StaticModel) -> dict[str, Any]:
@@ -88,7 +88,7 @@ class ModelRecord:
             not isinstance(fingerprint, dict)
             or set(fingerprint) != set(FINGERPRINT_PARTS)
             or not all(
-                isinstance(fingerprint[key], str) and _SHA256.fullmatch(fingerprint[key])
+                isinstance(fingerprint[key], str) and SHA256_HEX.fullmatch(fingerprint[key])
                 for key in ("vocabulary_sha256", "table_sha256")
             )
             or type(fingerprint["dim"]) is not int

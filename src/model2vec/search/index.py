@@ -23,9 +23,11 @@ from model2vec.search.storage import (
     INDEX_TENSORS,
     Id,
     IndexFiles,
+    backend_checksums,
     first_unencodable,
     is_int,
     read_index,
+    verify_checksums,
     write_index,
 )
 
@@ -351,15 +353,16 @@ class SearchIndex:
         record = self._record
         if self.model is not None:
             record = ModelRecord(self.model_path, self._fingerprint(self.model))
-        files = IndexFiles(
-            self.dim, self.dtype, self.memory_budget, self.backend, self.backend_options, self._next_id,
-            self._ids, self._texts, self._vectors, self._scales, record,
-        )  # fmt: skip
         target.parent.mkdir(parents=True, exist_ok=True)
         recover_interrupted_save(target)
         with staging_dir(target) as staging:
-            write_index(staging, files)
+            # The backend writes first, so that index.json can hold its files' checksums.
             self._backend.save(staging)
+            files = IndexFiles(
+                self.dim, self.dtype, self.memory_budget, self.backend, self.backend_options, self._next_id,
+                self._ids, self._texts, self._vectors, self._scales, record, backend_checksums(staging),
+            )  # fmt: skip
+            write_index(staging, files)
             atomic_replace_dir(staging, target)
 
     @classmethod
@@ -369,7 +372,7 @@ class SearchIndex:
         """Load an index written by `save`; vectors are memory-mapped (read-only, copied on change).
 
         Every file is validated first (see `model2vec.search.storage.read_index`), which reads the
-        vectors once.
+        vectors once; backend files (index.usearch) must match the checksums saved with the index.
 
         :param path: The index folder.
         :param model: Model for text queries. When the index records its model's fingerprint, `model`
@@ -410,5 +413,6 @@ class SearchIndex:
         index._next_id = files.next_id
         if model is not None:
             index._use_model(model)
+        verify_checksums(folder, files.checksums)
         index._backend.load(folder, len(files.ids))
         return index

@@ -3,11 +3,14 @@
 Reading trusts nothing in the files: every field is checked for type and range, ids and texts against
 each other and the vectors, and every stored row must be finite and of unit length (or all zero), so a
 corrupt or hand-edited folder fails at load with a `ModelFormatError` naming the file, never later with
-wrong scores. Nothing is unpickled; the vectors are memory-mapped copy-on-write.
+wrong scores. Backend files (the usearch graph, read by native code) are checked against SHA-256
+digests saved in `index.json` before the backend opens them. Nothing is unpickled; the vectors are
+memory-mapped copy-on-write.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -20,7 +23,7 @@ import numpy as np
 
 from model2vec.format import ModelFormatError, read_json, read_tensors, save_file
 from model2vec.search.backends import BACKENDS
-from model2vec.search.fingerprint import ModelRecord
+from model2vec.search.fingerprint import SHA256_HEX, ModelRecord
 from model2vec.search.maths import DTYPES, first_bad_row
 
 Id = int | str
@@ -44,6 +47,7 @@ class IndexFiles:
     vectors: np.ndarray
     scales: np.ndarray | None
     model: ModelRecord | None
+    checksums: dict[str, str]
 
 
 def is_int(value: Any) -> bool:
@@ -135,6 +139,15 @@ def read_index(folder: Path) -> IndexFiles:
             f"{source}: 'next_id' must be an integer >= {least} (above every int id), got {next_id!r}."
         )
     model = ModelRecord.from_json(settings["model"], source) if "model" in settings else None
+    checksums = settings.get("checksums", {})
+    if not isinstance(checksums, dict) or not all(
+        _is_plain_file_name(name) and isinstance(digest, str) and SHA256_HEX.fullmatch(digest)
+        for name, digest in checksums.items()
+    ):
+        raise ModelFormatError(
+            f"{source}: 'checksums' must map file names inside the index folder to SHA-256 hex digests, "
+            f"got {checksums!r:.120}."
+        )
     if model is not None and dim is not None and model.fingerprint["dim"] != dim:
         raise ModelFormatError(f"{source}: the recorded model is {model.fingerprint['dim']}-d, the index {dim}-d.")
 
@@ -159,7 +172,58 @@ def read_index(folder: Path) -> IndexFiles:
     bad = first_bad_row(vectors, scales)
     if bad is not None:
         raise ModelFormatError(f"{tensors_path}: row {bad} (id {ids[bad]!r}) is not a finite unit vector.")
-    return IndexFiles(dim, dtype, budget, backend, options, next_id, ids, texts, vectors, scales, model)
+    return IndexFiles(dim, dtype, budget, backend, options, next_id, ids, texts, vectors, scales, model, checksums)
+
+
+def _is_plain_file_name(name: str) -> bool:
+    """Whether `name` names a backend file directly inside the folder (no separator, not . or .., not ours)."""
+    return (
+        bool(name)
+        and name not in (".", "..", INDEX_JSON, INDEX_TENSORS)
+        and "/" not in name
+        and os.sep not in name
+        and (os.altsep is None or os.altsep not in name)
+    )
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 hex digest of a file, read in 4 MiB pieces."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while piece := handle.read(4 * 2**20):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def backend_checksums(folder: Path) -> dict[str, str]:
+    """Checksums of the backend's files in a staging folder: every file but the index's own and hidden ones.
+
+    Backend files (the usearch graph) are parsed by native code that trusts them: a flipped byte can
+    crash the process. Their checksums, saved in `index.json`, are verified before the backend reads
+    them (`verify_checksums`), so a damaged file is refused instead.
+    """
+    return {
+        path.name: file_sha256(path)
+        for path in sorted(folder.iterdir())
+        if path.is_file() and not path.name.startswith(".") and path.name not in (INDEX_JSON, INDEX_TENSORS)
+    }
+
+
+def verify_checksums(folder: Path, checksums: dict[str, str]) -> None:
+    """Check the backend files listed in `index.json` against their recorded SHA-256.
+
+    :raises FileNotFoundError: If a listed file is missing.
+    :raises ModelFormatError: If a file's content differs from what was saved.
+    """
+    for name, expected in checksums.items():
+        path = folder / name
+        if not path.is_file():
+            raise FileNotFoundError(f"Missing file {path} (listed in {folder / INDEX_JSON}).")
+        if file_sha256(path) != expected:
+            raise ModelFormatError(
+                f"{path}: its content differs from the checksum recorded in {folder / INDEX_JSON} (a damaged or "
+                "replaced file); restore it or rebuild the index."
+            )
 
 
 def write_index(folder: Path, files: IndexFiles) -> None:
@@ -181,6 +245,7 @@ def write_index(folder: Path, files: IndexFiles) -> None:
     }
     if files.model is not None:
         settings["model"] = files.model.to_json()
+    settings["checksums"] = files.checksums
     (folder / INDEX_JSON).write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
     # safetensors creates its file 0600 whatever the umask; give it the mode a new file gets here
     # (index.json's), so the index is as readable as anything else the user saves.
