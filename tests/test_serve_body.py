@@ -33,7 +33,7 @@ def shape(value: Any, depth: int = 1) -> tuple[int, int, int]:
 
 
 @given(st.dictionaries(st.text(max_size=5), VALUES, max_size=5), st.sampled_from([None, 2]), st.booleans())
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 def test_the_limits_bound_exactly_what_json_loads_builds(data: dict[str, Any], indent: int | None, ascii: bool) -> None:
     body = json.dumps(data, indent=indent, ensure_ascii=ascii).encode()
     elements, containers, depth = shape(data)

@@ -36,7 +36,7 @@ class ServeLimits:
     max_chars: int = 100_000
     max_length: int | None = 512
     max_concurrency: int = 4
-    max_matches: int = 20_000
+    max_matches: int = 20_480
     max_match_chars: int = 16_000_000
 
     def __post_init__(self) -> None:
