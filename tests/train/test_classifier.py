@@ -281,7 +281,7 @@ def test_bad_configuration() -> None:
         classifier(n_layers=-1)
     with pytest.raises(ValueError, match="hidden_dim"):
         classifier(hidden_dim=0)
-    with pytest.raises(ValueError, match="path"):
+    with pytest.raises(TypeError, match="path or model_name"):  # as for a missing argument
         StaticModelForClassification.from_pretrained()
     with pytest.raises(TypeError):
         StaticModelForClassification.from_static_model(make_model())  # type: ignore[misc]
