@@ -23,7 +23,7 @@ import re
 import secrets
 import stat
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -582,6 +582,8 @@ def load_folder(folder: Path | str) -> LoadedFolder:
         raise ModelFormatError(
             f"{weights_path}: 'weights' has shape {weights.shape}; expected ({vocab_size},), one per token."
         )
+    if weights is not None and bool(np.all(weights == 1)):
+        weights = None  # written by `save_folder` for sentence-transformers; multiplying by one changes nothing
 
     metadata: dict[str, Any] = {}
     readme = folder / README_FILE
@@ -981,8 +983,15 @@ def save_folder(
     weights: np.ndarray | None = None,
     mapping: np.ndarray | None = None,
     card: str | None = None,
+    extra: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write a model folder atomically in the model2vec layout.
+
+    A table stored in float16 or int8 without token weights gets a `weights` tensor of float16 ones
+    (two bytes per token, about 1% of a float16 table): sentence-transformers folds per-token weights
+    into its table in float32, and without them it would compute in half precision (NaN for a text
+    without tokens once normalised). `load_folder` reads all-ones weights as no weights, so the model
+    loaded back is unchanged.
 
     Everything is written to a staging sibling folder first and then swapped in (`atomic_replace_dir`),
     so a crash never leaves a half-written folder where a good one was; leftovers of an earlier killed
@@ -998,6 +1007,8 @@ def save_folder(
     :param weights: Optional per-token weights.
     :param mapping: Optional token -> row mapping (stored as int32).
     :param card: Optional README.md text.
+    :param extra: Called with the staging folder after the model files are written and before the
+        swap, to add files that must appear together with the model (e.g. a pipeline head).
     :return: `path` as given.
     :raises NotADirectoryError: If `path` exists and is a file.
     :raises ValueError: If `path` is the filesystem root.
@@ -1010,6 +1021,8 @@ def save_folder(
     recover_interrupted_save(target)
     with staging_dir(target) as staging:
         tensors: dict[str, np.ndarray] = {"embeddings": np.ascontiguousarray(embeddings)}
+        if weights is None and np.dtype(embeddings.dtype) not in (np.float32, np.float64):
+            weights = np.ones(len(mapping) if mapping is not None else len(embeddings), dtype=np.float16)
         if weights is not None:
             tensors["weights"] = np.ascontiguousarray(weights)
         if mapping is not None:
@@ -1029,5 +1042,7 @@ def save_folder(
             (staging / "1_Normalize").mkdir(exist_ok=True)
         if card is not None:
             (staging / README_FILE).write_text(card, encoding="utf-8")
+        if extra is not None:
+            extra(staging)
         atomic_replace_dir(staging, target)
     return Path(path)

@@ -682,7 +682,12 @@ class StaticModel:
         return config
 
     def save_pretrained(
-        self, path: str | os.PathLike[str], model_name: str | None = None, subfolder: str | None = None
+        self,
+        path: str | os.PathLike[str],
+        model_name: str | None = None,
+        subfolder: str | None = None,
+        *,
+        _extra: Callable[[Path], None] | None = None,
     ) -> Path:
         """Save the model as a folder that model2vec and sentence-transformers can load.
 
@@ -693,6 +698,7 @@ class StaticModel:
             and a symbolic link is followed (the link stays).
         :param model_name: Name for the model card (defaults to the folder name).
         :param subfolder: Save into this folder inside `path`.
+        :param _extra: Internal, for pipelines: writes further files into the folder before it is swapped in.
         :return: The folder written.
         :raises NotADirectoryError: If the destination is a file.
         :raises ValueError: If the destination is the filesystem root.
@@ -709,6 +715,7 @@ class StaticModel:
             weights=self.weights,
             mapping=self.token_mapping,
             card=card,
+            extra=_extra,
         )
 
     def push_to_hub(

@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model2vec.format import atomic_replace_dir
+from model2vec.format import atomic_replace_dir, recover_interrupted_save, save_target, staging_dir
 from model2vec.pooling import NORM_EPS, float32_table
 
 if TYPE_CHECKING:
@@ -273,11 +271,14 @@ def export(model: StaticModel, path: str | Path, *, opset: int = DEFAULT_OPSET) 
     if target.exists() and not target.is_dir():
         raise ValueError(f"{target} exists and is not a folder.")
     proto = build_graph(model, opset=opset)
+    target = save_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
+    recover_interrupted_save(target)
+    # A locked staging folder with the umask's permissions, swapped in whole; a killed export is
+    # repaired by the next export (see `model2vec.format.staging_dir`).
+    with staging_dir(target) as staging:
         onnx_path = staging / ONNX_FILE
-        onnx_path.parent.mkdir(parents=True)
+        onnx_path.parent.mkdir()
         external = model.embedding.shape[0] * model.dim * 4 >= EXTERNAL_DATA_BYTES
         onnx.save_model(
             proto,
@@ -293,9 +294,6 @@ def export(model: StaticModel, path: str | Path, *, opset: int = DEFAULT_OPSET) 
         ):
             (staging / name).write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         atomic_replace_dir(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target / ONNX_FILE
 
 

@@ -48,26 +48,44 @@ def _load(folder: Path) -> st.SentenceTransformer:
 def test_sentence_transformer_on_our_folder_equals_encode(tmp_path: Path, variant: str, normalize: bool) -> None:
     model = _variant(variant, normalize)
     model.save_pretrained(tmp_path / "m")
-    loaded = _load(tmp_path / "m")
-    if variant == "float16":
-        # A float16 table without weights stays float16 in torch; convert it (see the docs page).
-        loaded = loaded.float()
-    theirs = loaded.encode(KNOWN)
+    theirs = _load(tmp_path / "m").encode(KNOWN)  # no .float(): every saved folder computes in float32
     assert theirs.dtype == np.float32
     np.testing.assert_allclose(theirs, model.encode(KNOWN), rtol=0, atol=1e-6)
     # The empty text is a zero vector in both, also behind Normalize.
     np.testing.assert_array_equal(theirs[-1], 0)
 
 
-def test_float16_folder_stays_float16_in_sentence_transformers(tmp_path: Path) -> None:
-    model = _variant("float16", normalize=True)
+@pytest.mark.parametrize("variant", ["float16", "int8", "vocabulary-quantised"])
+def test_compact_folders_give_float32_without_nan_in_sentence_transformers(tmp_path: Path, variant: str) -> None:
+    # Saving adds float16 ones as token weights, which sentence-transformers folds into a float32 table.
+    model = _variant(variant, normalize=True)
     model.save_pretrained(tmp_path / "m")
     theirs = _load(tmp_path / "m").encode(KNOWN)
-    assert theirs.dtype == np.float16
-    # Means in float16 differ from ours (float32 arithmetic) by about float16 rounding...
-    np.testing.assert_allclose(theirs[:-1].astype(np.float32), model.encode(KNOWN[:-1]), rtol=0, atol=2e-3)
-    # ...and Normalize of an empty text divides 0 by a norm clamped at 1e-12, which is 0 in float16.
-    assert np.isnan(theirs[-1]).all()
+    assert theirs.dtype == np.float32
+    assert np.isfinite(theirs).all()
+    np.testing.assert_allclose(theirs, model.encode(KNOWN), rtol=0, atol=1e-6)
+    # Our loader gives back the same model (added ones are read as "no weights").
+    again = StaticModel.from_pretrained(tmp_path / "m")
+    if model.weights is None:
+        assert again.weights is None
+    else:
+        np.testing.assert_array_equal(again.weights, model.weights)
+    assert again.encode(KNOWN).tobytes() == model.encode(KNOWN).tobytes()
+
+
+def test_default_model_in_sentence_transformers_is_float32_and_size_grows_under_5_percent(tmp_path: Path) -> None:
+    folder = Path(__file__).resolve().parents[2] / "models" / "minilm-distilled"
+    if not (folder / "model.safetensors").is_file():
+        pytest.skip(f"the distilled default model is not built at {folder} (run `make distill`)")
+    model = StaticModel.from_pretrained(folder)
+    assert model.embedding.dtype == np.float16
+    model.save_pretrained(tmp_path / "m")
+    table_only = model.embedding.nbytes
+    assert (tmp_path / "m" / "model.safetensors").stat().st_size <= 1.05 * table_only
+    texts = ["The cat sat on the mat.", "", "Stock markets fell sharply on Monday."]
+    theirs = _load(tmp_path / "m").encode(texts)
+    assert theirs.dtype == np.float32 and np.isfinite(theirs).all()
+    np.testing.assert_allclose(theirs, model.encode(texts), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

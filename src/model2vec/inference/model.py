@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -178,20 +176,17 @@ class StaticModelPipeline:
         target = Path(path)
         if target.exists() and not target.is_dir():
             raise NotADirectoryError(f"Cannot save a pipeline to {target}: it is a file.")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging_root = Path(tempfile.mkdtemp(prefix=f".{target.name}.pipeline-", dir=target.parent))
-        try:
-            staging = self.model.save_pretrained(staging_root / "pipeline", model_name=model_name or target.name)
+        name = model_name or Path(os.path.abspath(target)).name
+
+        def add_pipeline_files(staging: Path) -> None:
             save_head(self.head, staging / HEAD_FILE)
             settings = {"multilabel_classes": self.multilabel_classes, "head": type(self.head).__name__}
             (staging / PIPELINE_CONFIG_FILE).write_text(json.dumps(settings, indent=4) + "\n", encoding="utf-8")
-            # Written last so it replaces the plain static-model card from `save_pretrained`.
-            (staging / fmt.README_FILE).write_text(
-                _pipeline_card(model_name or target.name, self.model), encoding="utf-8"
-            )
-            fmt.atomic_replace_dir(staging, target)
-        finally:
-            shutil.rmtree(staging_root, ignore_errors=True)
+            # Replaces the plain static-model card written with the model.
+            (staging / fmt.README_FILE).write_text(_pipeline_card(name, self.model), encoding="utf-8")
+
+        # One staging folder for the model and the head, swapped in together (see `format.save_folder`).
+        self.model.save_pretrained(target, model_name=name, _extra=add_pipeline_files)
         return target
 
     def push_to_hub(
