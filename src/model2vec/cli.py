@@ -12,6 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from model2vec.pooling import row_norms
+from model2vec.progress import add_progress_flags
+
 DEMO_SENTENCES = [
     "The cat sat on the mat.",
     "A kitten is resting on a rug.",
@@ -29,7 +32,7 @@ def similarity_table(labels: Sequence[str], embeddings: np.ndarray, width: int =
     :param width: Characters of each label to show.
     :return: The table text.
     """
-    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+    norms = row_norms(np.asarray(embeddings, dtype=np.float32))[:, None]
     unit = embeddings / np.where(norms > 0, norms, 1.0)
     sims = unit @ unit.T
     short = [label if len(label) <= width else label[: width - 1] + "…" for label in labels]
@@ -38,13 +41,35 @@ def similarity_table(labels: Sequence[str], embeddings: np.ndarray, width: int =
     return "\n".join([header, *rows])
 
 
+# Where `make demo` builds its model (the pre-trained one when `make pretrain` ran), relative to the repository.
+DEMO_MODELS = ("models/minilm-pretrained", "models/minilm-distilled")
+
+
+def default_demo_model(root: Path | None = None) -> str:
+    """Return the model `make demo` built: the first of `DEMO_MODELS` that holds a model.
+
+    :param root: The folder they are relative to (default: the current folder).
+    :return: The model folder.
+    :raises FileNotFoundError: If none was built, saying how to build one or pass `--model`.
+    """
+    base = Path.cwd() if root is None else root
+    for candidate in DEMO_MODELS:
+        if (base / candidate / "model.safetensors").is_file():
+            return str(base / candidate)
+    raise FileNotFoundError(
+        f"No model given and none built in {base} ({' or '.join(DEMO_MODELS)}): run `make distill` in the "
+        "repository, or pass --model FOLDER_OR_HUB_ID."
+    )
+
+
 def _demo(args: argparse.Namespace) -> int:
     from model2vec import StaticModel
 
-    model = StaticModel.from_pretrained(args.model)
+    path = args.model if args.model is not None else default_demo_model()
+    model = StaticModel.from_pretrained(path)
     sentences = args.sentence or DEMO_SENTENCES
     embeddings = model.encode(sentences)
-    print(f"Loaded {args.model}: {model}")
+    print(f"Loaded {path}: {model}")
     print(f"Encoded {len(sentences)} sentences -> {embeddings.shape} {embeddings.dtype}\n")
     print(similarity_table(sentences, embeddings))
     return 0
@@ -58,15 +83,30 @@ def read_texts(path: str, text_column: str | None = None) -> list[str]:
     :param text_column: The JSONL field holding the text.
     :return: The texts, in file order.
     :raises FileNotFoundError: If the file does not exist.
-    :raises ValueError: If a JSONL line is not an object with a string `text_column`.
+    :raises ValueError: If the bytes are not UTF-8 (naming the file, byte and line) or a JSONL line is not
+        an object with a string `text_column`.
     """
     if path == "-":
-        return [line.rstrip("\n") for line in sys.stdin]
+        stdin = getattr(sys.stdin, "buffer", None)  # a replaced sys.stdin may be text-only
+        data = stdin.read() if stdin is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+        name = "standard input"
+    else:
+        source = Path(path)
+        if not source.is_file():
+            raise FileNotFoundError(f"Input file {source} does not exist.")
+        data, name = source.read_bytes(), str(source)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ValueError(f"{name} is not valid UTF-8: byte {error.start} (line {line}): {error.reason}.") from None
+    # Universal newlines, as reading the file in text mode gives: \r\n and \r end lines too.
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line starts no text
+    if path == "-":
+        return lines
     source = Path(path)
-    if not source.is_file():
-        raise FileNotFoundError(f"Input file {source} does not exist.")
-    with source.open(encoding="utf-8") as handle:
-        lines = [line.rstrip("\n") for line in handle]
     if source.suffix != ".jsonl":
         return lines
     column = text_column or "text"
@@ -96,8 +136,13 @@ def _encode(args: argparse.Namespace) -> int:
     if not texts:
         raise ValueError(f"{args.input} holds no texts.")
     model = StaticModel.from_pretrained(args.model)
+    if args.max_length < 0:
+        raise ValueError(f"--max-length must be 0 (no limit) or a positive number of tokens, got {args.max_length}.")
     embeddings = model.encode(
-        texts, batch_size=args.batch_size, max_length=args.max_length, show_progress_bar=not args.quiet
+        texts,
+        batch_size=args.batch_size,
+        max_length=args.max_length or None,
+        show_progress_bar=not args.no_progress,
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     temporary = output.with_name(f".{output.name}.tmp.npy")
@@ -146,10 +191,15 @@ def _info(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the `model2vec` command."""
+    from model2vec.version import __version__
+
     parser = argparse.ArgumentParser(prog="model2vec", description="Static embedding models.")
+    parser.add_argument("--version", action="version", version=f"model2vec {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="Load a model, encode a few sentences, print their similarities.")
-    demo.add_argument("--model", required=True, help="Model folder or hub id.")
+    demo.add_argument(
+        "--model", default=None, help=f"Model folder or hub id (default: the one `make demo` built, {DEMO_MODELS[1]})."
+    )
     demo.add_argument("--sentence", action="append", help="A sentence to encode (repeatable).")
     demo.set_defaults(func=_demo)
     encode = commands.add_parser("encode", help="Encode texts from a file into a .npy array (one row per text).")
@@ -158,9 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--out", required=True, help="Output .npy file.")
     encode.add_argument("--text-column", default=None, help="JSONL field with the text (default: text).")
     encode.add_argument("--batch-size", type=int, default=1024, help="Texts per batch.")
-    encode.add_argument("--max-length", type=int, default=512, help="Tokens per text (longer texts are cut).")
+    encode.add_argument("--max-length", type=int, default=512, help="Tokens per text; 0 for no limit.")
     encode.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
-    encode.add_argument("--quiet", action="store_true", help="No progress bar.")
     encode.set_defaults(func=_encode)
     info = commands.add_parser("info", help="Describe a model: vocabulary, dimensions, dtype, settings.")
     info.add_argument("model", help="Model folder or hub id.")
@@ -182,7 +231,23 @@ def build_parser() -> argparse.ArgumentParser:
     register_search(commands)
     register_batch(commands)
     register_serve(commands)
+    # One spelling works everywhere: `--quiet` and `--no-progress` are the same switch in every command.
+    for command in _leaf_parsers(parser):
+        add_progress_flags(command)
     return parser
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Return the parsers that run a command: those without subcommands of their own, at any depth."""
+    children = [
+        child
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for child in action.choices.values()
+    ]
+    if not children:
+        return [parser]
+    return [leaf for child in children for leaf in _leaf_parsers(child)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -194,6 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except BrokenPipeError:
+        # The reader went away (`model2vec info M --json | head -1`): stop quietly, as Unix tools do.
+        # Python would report the pipe again when flushing stdout at exit, so point it at /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (OSError, ValueError, TypeError, ImportError) as error:
         # User mistakes (missing files, bad values, a missing extra) get one line, not a traceback.
         print(f"model2vec: error: {error}", file=sys.stderr)

@@ -128,6 +128,9 @@ def detect_layout(folder: Path) -> FolderLayout:
     )
 
 
+# Tensor names only transformer checkpoints have (BERT/RoBERTa/MPNet/XLM-R, GPT-style, T5-style layers).
+_TRANSFORMER_TENSOR = re.compile(r"(^|\.)(encoder|decoder)\.(layer|block)s?\.\d|(^|\.)(layers|h)\.\d+\.|word_embeddings")
+
 # safetensors dtype names -> numpy dtypes (little-endian, as the format specifies).
 _SAFETENSORS_DTYPES = {
     "F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "i1", "U8": "u1", "I16": "<i2",
@@ -541,9 +544,15 @@ def load_folder(folder: Path | str) -> LoadedFolder:
         # Be lenient: either name is accepted in either layout.
         key = "embeddings" if "embeddings" in tensors else "embedding.weight"
     if key not in tensors:
-        raise ModelFormatError(
-            f"{weights_path} has no 'embeddings' or 'embedding.weight' tensor; found {sorted(tensors)}."
-        )
+        names = sorted(tensors)
+        shown = ", ".join(repr(name) for name in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        if any(_TRANSFORMER_TENSOR.search(name) for name in names):
+            raise ModelFormatError(
+                f"{folder} holds a transformer ({len(names)} tensors such as {shown}), not a static model. "
+                f"Distill a static model from it first: model2vec distill {folder} --out <folder> "
+                "(or model2vec.distill.distill in Python)."
+            )
+        raise ModelFormatError(f"{weights_path} has no 'embeddings' or 'embedding.weight' tensor; found {shown}.")
     embeddings = tensors[key]
     if embeddings.ndim != 2 or embeddings.shape[1] == 0:
         raise ModelFormatError(

@@ -488,9 +488,9 @@ class StaticModel:
             # tqdm is only imported when asked for: importing it costs a noticeable part of a small encode.
             yield from results
             return
-        from tqdm.auto import tqdm
+        from model2vec.progress import progress_bar
 
-        with tqdm(total=total, desc="Encoding", unit="text") as bar:
+        with progress_bar(total=total, desc="Encoding", unit="text") as bar:
             for size, result in results:
                 bar.update(size)
                 yield size, result

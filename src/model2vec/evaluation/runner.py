@@ -18,6 +18,7 @@ import numpy as np
 from model2vec.evaluation.data import TaskSpec, TaskType
 from model2vec.evaluation.encoders import EvaluatedModel, wrap_encoder
 from model2vec.evaluation.tasks import EmbeddingLookup, EvaluationSettings, Task, TaskResult, load_task
+from model2vec.progress import progress_bar
 from model2vec.version import __version__
 
 
@@ -104,9 +105,8 @@ class ModelResult:
 
 
 def _progress(iterable: Sequence[Any], enabled: bool, desc: str) -> Any:
-    from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc=desc, unit="task", disable=not enabled, leave=False)
+    return progress_bar(iterable, desc=desc, unit="task", disable=not enabled, leave=False)
 
 
 def evaluate_model(

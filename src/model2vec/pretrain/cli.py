@@ -62,6 +62,15 @@ def _run(args: argparse.Namespace) -> int:
         quantize_to=args.quantize_to,
     )
     corpus = read_corpus(args.corpus, limit=args.limit, min_words=args.min_words)
-    model = pretrain(corpus, args.out, teacher=args.teacher, features=args.features, config=config, device=args.device)
+    model = pretrain(
+        corpus,
+        args.out,
+        teacher=args.teacher,
+        features=args.features,
+        config=config,
+        device=args.device,
+        # `--no-progress` / `--quiet` are added to every command by model2vec.cli.
+        show_progress_bar=not getattr(args, "no_progress", False),
+    )
     print(f"Saved {args.out}: {model}")
     return 0

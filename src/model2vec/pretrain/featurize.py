@@ -34,6 +34,7 @@ from safetensors.numpy import load_file, save
 from tokenizers import Tokenizer
 
 from model2vec.distill.teachers import TeacherInfo, embed_inputs
+from model2vec.progress import progress_bar
 
 MANIFEST = "featurize.json"
 SHARD_PATTERN = "shard-{index:05d}.safetensors"
@@ -351,11 +352,10 @@ def featurize(
     remove_temporary_files(folder)
     _check_manifest(folder, settings, overwrite)
     _write_manifest(folder, settings, complete=False, count=0)
-    from tqdm.auto import tqdm
 
     total = 0
     index = -1
-    with tqdm(disable=not show_progress_bar, desc="Featurising", unit="text") as bar:
+    with progress_bar(disable=not show_progress_bar, desc="Featurising", unit="text") as bar:
         for index, chunk in enumerate(_chunks(texts, shard_size)):
             path = _shard_path(folder, index)
             start = index * shard_size

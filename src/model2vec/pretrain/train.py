@@ -20,6 +20,7 @@ import numpy as np
 
 from model2vec.distill._deps import require
 from model2vec.model import StaticModel
+from model2vec.progress import progress_bar
 
 
 class Loss(str, enum.Enum):
@@ -260,9 +261,8 @@ def fit_to_targets(
     stale = 0
     step = 0
     running, running_n = 0.0, 0
-    from tqdm.auto import tqdm
 
-    with tqdm(total=steps_per_epoch * config.max_epochs, disable=not show_progress_bar, desc="Training") as bar:
+    with progress_bar(total=steps_per_epoch * config.max_epochs, disable=not show_progress_bar, desc="Training") as bar:
         for epoch in range(config.max_epochs):
             order = rng.permutation(training)
             stop = False

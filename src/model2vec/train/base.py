@@ -22,6 +22,7 @@ from torch import nn
 
 from model2vec.model import DEFAULT_MAX_LENGTH, StaticModel, pretrained_path
 from model2vec.pooling import token_rows
+from model2vec.progress import progress_bar
 from model2vec.tokenization import tokenizer_json
 
 T = TypeVar("T", bound="FinetunableStaticModel")
@@ -414,8 +415,6 @@ class FinetunableStaticModel(nn.Module):
         """
         import time
 
-        from tqdm.auto import tqdm
-
         torch.manual_seed(random_seed)
         rng = np.random.default_rng(random_seed)
         self.to(device)
@@ -428,14 +427,14 @@ class FinetunableStaticModel(nn.Module):
         history: dict[str, Any] = {"train_loss": [], "val_loss": [], "val_score": []}
         stale = 0
         epochs = itertools.count() if max_epochs is None else range(max_epochs)
-        bar = tqdm(epochs, total=max_epochs, desc="Training", unit="epoch", disable=not show_progress_bar)
+        bar = progress_bar(epochs, total=max_epochs, desc="Training", unit="epoch", disable=not show_progress_bar)
         start = time.perf_counter()
         for epoch in bar:
             self.train()
             losses = []
             chunks = np.array_split(rng.permutation(len(train_ids)), math.ceil(len(train_ids) / batch_size))
             # A per-batch bar too: on large data one epoch takes long enough to want progress inside it.
-            for chunk in tqdm(chunks, desc=f"Epoch {epoch + 1}", leave=False, disable=not show_progress_bar):
+            for chunk in progress_bar(chunks, desc=f"Epoch {epoch + 1}", leave=False, disable=not show_progress_bar):
                 ids, lengths = pad_batch([train_ids[i] for i in chunk], self.pad_id)
                 logits, _ = self(ids.to(device), lengths.to(device))
                 loss = loss_fn(logits, train_targets[torch.as_tensor(chunk, device=device)])
