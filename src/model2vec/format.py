@@ -129,7 +129,9 @@ def detect_layout(folder: Path) -> FolderLayout:
 
 
 # Tensor names only transformer checkpoints have (BERT/RoBERTa/MPNet/XLM-R, GPT-style, T5-style layers).
-_TRANSFORMER_TENSOR = re.compile(r"(^|\.)(encoder|decoder)\.(layer|block)s?\.\d|(^|\.)(layers|h)\.\d+\.|word_embeddings")
+_TRANSFORMER_TENSOR = re.compile(
+    r"(^|\.)(encoder|decoder)\.(layer|block)s?\.\d|(^|\.)(layers|h)\.\d+\.|word_embeddings"
+)
 
 # safetensors dtype names -> numpy dtypes (little-endian, as the format specifies).
 _SAFETENSORS_DTYPES = {
