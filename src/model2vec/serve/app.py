@@ -23,6 +23,7 @@ parsing; parsing, validation, encoding, searching and writing the response all r
 from __future__ import annotations
 
 import base64
+import json
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,7 +33,7 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -185,6 +186,27 @@ def float32_lists(vectors: np.ndarray) -> list[list[float]]:
     rounded[inexact] = wide[inexact]
     values: list[list[float]] = rounded.tolist()
     return values
+
+
+def list_body(items: Sequence[dict[str, Any]], model_name: str, usage: dict[str, int]) -> Response:
+    """Answer `{"object": "list", "data": items, "model", "usage"}` as compact JSON, rendered item by item.
+
+    One `json.dumps` over a whole response holds the GIL for its full length (about 250 ms for 2048
+    vectors of 256 floats), stalling the event loop; one call per item lets it run in between.
+
+    :param items: The `data` entries (finite numbers only).
+    :param model_name: The `model` field.
+    :param usage: The `usage` field.
+    :return: The response, status 200.
+    :raises ValueError: If a value is NaN or infinite (never sent).
+    """
+
+    def dumps(value: Any) -> bytes:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+    data = b",".join([dumps(item) for item in items])
+    tail = dumps({"model": model_name, "usage": usage})
+    return Response(b'{"object":"list","data":[' + data + b"]," + tail[1:], media_type="application/json")
 
 
 def encode_base64(vector: np.ndarray) -> str:
@@ -394,11 +416,11 @@ def create_app(
     @app.post(
         "/v1/embeddings", response_model=EmbeddingResponse, responses=errors, openapi_extra=body_of("EmbeddingRequest")
     )
-    async def embeddings(raw: Request) -> JSONResponse:
+    async def embeddings(raw: Request) -> Response:
         """Embed one text or a list of texts (OpenAI-compatible)."""
         body = await raw.body()
 
-        def run() -> JSONResponse:
+        def run() -> Response:
             request = read(body, EmbeddingRequest, "input")
             name = served_name(request.model)
             texts = checked_texts(request.input, "input")
@@ -417,10 +439,9 @@ def create_app(
             else:
                 values = float32_lists(vectors)
             data = [{"object": "embedding", "index": i, "embedding": value} for i, value in enumerate(values)]
-            usage = {"prompt_tokens": tokens, "total_tokens": tokens}
             # Built directly (and rendered here, off the event loop): validating thousands of floats
             # through the response model would dominate a request.
-            return JSONResponse({"object": "list", "data": data, "model": name, "usage": usage})
+            return list_body(data, name, {"prompt_tokens": tokens, "total_tokens": tokens})
 
         return await in_worker(run)
 
@@ -436,7 +457,7 @@ def create_app(
     }
 
     @app.post("/search", response_model=SearchResponse, responses=search_errors, openapi_extra=body_of("SearchRequest"))
-    async def search(raw: Request) -> JSONResponse:
+    async def search(raw: Request) -> Response:
         """Find the `k` stored items most cosine-similar to each query text."""
         if index is None:
             raise ApiError(404, "No search index is loaded; start the server with --index FOLDER.", None, "no_index")
@@ -445,7 +466,7 @@ def create_app(
         body = await raw.body()
         loaded = index
 
-        def run() -> JSONResponse:
+        def run() -> Response:
             request = read(body, SearchRequest, "query")
             texts = checked_texts(request.query, "query")
             k = min(request.k, len(loaded))
@@ -487,8 +508,7 @@ def create_app(
                 }
                 for i, row in enumerate(found)
             ]
-            usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-            return JSONResponse({"object": "list", "data": data, "model": model_name, "usage": usage})
+            return list_body(data, model_name, {"prompt_tokens": tokens, "total_tokens": tokens})
 
         return await in_worker(run)
 
