@@ -24,7 +24,7 @@ pytest.importorskip("uvicorn")
 
 from model2vec import StaticModel
 from model2vec.search import SearchIndex
-from model2vec.serve.app import create_app, truncate_dimensions
+from model2vec.serve.app import create_app, list_body, truncate_dimensions
 from model2vec.serve.limits import ServeLimits
 
 from .conftest import make_model
@@ -293,6 +293,17 @@ def test_a_non_finite_query_is_a_clean_500(nan_server: str) -> None:
 def test_truncating_huge_values_keeps_their_direction() -> None:
     out = truncate_dimensions(np.array([[3e38, 3e38, 1.0]], dtype=np.float32), 2)
     np.testing.assert_allclose(out, [[2**-0.5, 2**-0.5]], rtol=1e-6)
+
+
+def test_list_body_renders_item_by_item_as_one_json_document() -> None:
+    items = [{"object": "embedding", "index": 0, "embedding": [0.5, -1.0]}, {"index": 1, "text": "日本"}]
+    usage = {"prompt_tokens": 3, "total_tokens": 3}
+    response = list_body(items, "名前", usage)
+    assert response.media_type == "application/json"
+    assert json.loads(response.body) == {"object": "list", "data": items, "model": "名前", "usage": usage}
+    assert json.loads(list_body([], "m", usage).body)["data"] == []
+    with pytest.raises(ValueError):  # the last guard: NaN is never written
+        list_body([{"embedding": [float("nan")]}], "m", usage)
 
 
 # -- the command ----------------------------------------------------------------------------------

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
@@ -219,7 +218,7 @@ def _validation_message(errors: Sequence[Any]) -> tuple[str, str | None]:
     parts = []
     param = None
     for error in errors[:5]:
-        location = [str(part) for part in error.get("loc", ()) if part != "body"]
+        location = [str(part) for part in error.get("loc", ())]
         if param is None and location:
             param = location[0]
         parts.append(f"{'.'.join(location) or 'body'}: {error.get('msg', 'invalid')}")
@@ -311,16 +310,13 @@ def create_app(
             limiter.append(anyio.CapacityLimiter(limits.max_concurrency))
         return await anyio.to_thread.run_sync(function, limiter=limiter[0])
 
-    def too_many(count: int, field: str) -> ApiError:
-        message = f"{field} has {count} texts; the server accepts at most {limits.max_inputs} per request."
-        return ApiError(400, message, field, "too_many_inputs")
-
     def read(body: bytes, schema: type[_Request], field: str) -> _Request:
         # Count and shape first, so a huge list is refused before any per-item validation.
         data = parse_json_body(body, limits.max_json_elements, MAX_JSON_DEPTH, too_many_hint)
         value = data.get(field)
         if isinstance(value, list) and len(value) > limits.max_inputs:
-            raise too_many(len(value), field)
+            message = f"{field} has {len(value)} texts; the server accepts at most {limits.max_inputs} per request."
+            raise ApiError(400, message, field, "too_many_inputs")
         if field == "input" and _is_token_ids(value):
             raise ApiError(422, TOKEN_IDS_MESSAGE, field, "token_ids_not_supported")
         try:
@@ -330,9 +326,8 @@ def create_app(
             raise ApiError(422, message, param, "validation_error") from None
 
     def checked_texts(value: str | list[str], field: str) -> list[str]:
+        # The count was checked by `read`, before validation.
         texts = [value] if isinstance(value, str) else value
-        if len(texts) > limits.max_inputs:
-            raise too_many(len(texts), field)
         for i, text in enumerate(texts):
             if len(text) > limits.max_chars:
                 raise ApiError(
@@ -375,11 +370,6 @@ def create_app(
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.message, exc.param, exc.code)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        message, param = _validation_message(exc.errors())
-        return error_response(422, message, param, "validation_error")
-
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         # A bug, never the client's input: still answer in the documented error shape.
@@ -401,7 +391,7 @@ def create_app(
                 "A server limit is exceeded (JSON elements or depth, inputs per request, characters per input, "
                 "dimensions).",
             ),
-            (404, "The requested model is not the served one."),
+            (404, "The requested model is none of the served names."),
             (413, "The request body is larger than the server accepts."),
             (422, "The body is not UTF-8 JSON, or does not match the schema."),
             (500, "The model produced a non-finite vector (a broken model, never the request)."),
