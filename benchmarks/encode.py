@@ -9,6 +9,9 @@ through constraints.txt so nothing heavy is resolved.
     .venv/bin/python benchmarks/encode.py --quick    # smaller inputs, 3 repetitions
     .venv/bin/python benchmarks/encode.py --stream   # also: 2M texts from a generator, peak memory
     .venv/bin/python benchmarks/encode.py --numpy-path   # also: ours without the compiled kernels
+    .venv/bin/python benchmarks/encode.py --baseline-src /tmp/old   # also: an earlier checkout of ours
+        (regression check: `git worktree add /tmp/old <commit>`, then build its kernels with
+        `cd /tmp/old && /work/main/.venv/bin/python setup.py build_ext --inplace`)
 """
 
 from __future__ import annotations
@@ -137,6 +140,11 @@ def main() -> None:
         action="store_true",
         help="also time ours without the compiled kernels (MODEL2VEC_NO_KERNELS=1), to show what they add",
     )
+    parser.add_argument(
+        "--baseline-src",
+        metavar="DIR",
+        help="also time the model2vec in DIR/src (an earlier checkout), alternating with ours, as a regression check",
+    )
     args = parser.parse_args()
     n_sentences, n_docs, reps = (20_000, 1_000, 3) if args.quick else (100_000, 5_000, args.reps)
     if not MODEL.is_dir() or not CORPUS.is_dir():
@@ -146,6 +154,13 @@ def main() -> None:
     pythons = {"reference": reference, "ours": OURS, "numpy": OURS}
     envs = {"numpy": {"MODEL2VEC_NO_KERNELS": "1"}}
     impls = ["reference", "ours", "numpy"] if args.numpy_path else ["reference", "ours"]
+    if args.baseline_src:
+        baseline_src = Path(args.baseline_src).resolve() / "src"
+        if not (baseline_src / "model2vec" / "__init__.py").is_file():
+            sys.exit(f"--baseline-src: no model2vec package under {baseline_src}")
+        pythons["baseline"] = OURS
+        envs["baseline"] = {"PYTHONPATH": str(baseline_src)}  # found before the editable install of ours
+        impls.append("baseline")
     cases = [("sentences", "single", sentences), ("sentences", "default", sentences), ("docs", "single", docs),
              ("docs", "default", docs)]  # fmt: skip
     runs: dict[str, list[dict[str, float]]] = {}
@@ -180,6 +195,10 @@ def main() -> None:
             numpy_speed = speed(f"numpy/{data_name}/{mode}")
             rows[-1].update(numpy_path_texts_per_s=numpy_speed, kernels_speedup=ours / numpy_speed,
                             numpy_path_peak_mb=stat(f"numpy/{data_name}/{mode}", "peak_mb"))  # fmt: skip
+        if args.baseline_src:
+            baseline_speed = speed(f"baseline/{data_name}/{mode}")
+            rows[-1].update(baseline_texts_per_s=baseline_speed, vs_baseline=ours / baseline_speed,
+                            baseline_peak_mb=stat(f"baseline/{data_name}/{mode}", "peak_mb"))  # fmt: skip
     teacher_speed = teacher["n"] / teacher["encode_s"]
     summary = {
         "rows": rows,
@@ -218,6 +237,11 @@ def main() -> None:
         for row in rows:
             print(f"{row['case']:22s} numpy path (no kernels) {row['numpy_path_texts_per_s']:>8.0f}/s: kernels "
                   f"{row['kernels_speedup']:.2f}x, peak {row['numpy_path_peak_mb']:.0f} MB")  # fmt: skip
+    if args.baseline_src:
+        for row in rows:
+            peaks = f"{row['ours_peak_mb']:.0f}/{row['baseline_peak_mb']:.0f} MB"
+            print(f"{row['case']:22s} baseline {args.baseline_src}: {row['baseline_texts_per_s']:>8.0f}/s; ours "
+                  f"{row['vs_baseline']:.2f}x, peak ours/baseline {peaks}")  # fmt: skip
     print(f"teacher (sentence-transformers, {args.teacher_sample} sentences): {teacher_speed:.0f}/s; "
           f"ours default is {summary['ours_vs_teacher']:.0f}x faster")  # fmt: skip
     print(f"largest difference from the textbook definition over every text: {difference}")
