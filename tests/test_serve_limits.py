@@ -5,6 +5,7 @@ Every test runs a real uvicorn server on a free loopback port (see `LiveServer`)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -334,31 +335,50 @@ def test_cli_busy_port_is_a_one_line_error(tmp_path: Path, served_model: StaticM
     assert "Serving" not in result.stdout
 
 
-def test_cli_serves_aliases_and_new_limits(tmp_path: Path, served_model: StaticModel) -> None:
-    served_model.save_pretrained(tmp_path / "tiny-model")
-    SearchIndex.from_model(served_model, DOCS).save(tmp_path / "idx")
-    command = [sys.executable, "-m", "model2vec.cli", "serve", str(tmp_path / "tiny-model"), "--port", "0"]
-    command += ["--served-model-name", "tiny", "--served-model-name", "text-embedding-3-small"]
-    command += ["--index", str(tmp_path / "idx"), "--max-matches", "7", "--log-level", "warning"]
+@contextlib.contextmanager
+def running(*args: str) -> Iterator[str]:
+    """Run `model2vec serve ARGS --port 0 --log-level warning`; yield its announced URL once /health answers."""
+    command = [sys.executable, "-m", "model2vec.cli", "serve", *args, "--port", "0", "--log-level", "warning"]
     process = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert process.stdout is not None
+        assert process.stdout is not None and process.stderr is not None
         announced = process.stdout.readline()  # port 0: the announced URL names the port the system chose
-        assert "also answering to text-embedding-3-small" in announced, process.stderr.read() if process.stderr else ""
+        assert announced.startswith("Serving "), process.stderr.read()
         url = announced.split(" on ")[-1].strip()
         assert not url.endswith(":0")
         deadline = time.monotonic() + 60
         while True:
             try:
-                models = httpx.get(f"{url}/v1/models", timeout=5).json()
+                httpx.get(f"{url}/health", timeout=5)
                 break
             except httpx.TransportError:
                 assert process.poll() is None and time.monotonic() < deadline
                 time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_cli_serves_aliases_and_new_limits(tmp_path: Path, served_model: StaticModel) -> None:
+    served_model.save_pretrained(tmp_path / "tiny-model")
+    SearchIndex.from_model(served_model, DOCS).save(tmp_path / "idx")
+    names = ["--served-model-name", "tiny", "--served-model-name", "text-embedding-3-small"]
+    with running(str(tmp_path / "tiny-model"), *names, "--index", str(tmp_path / "idx"), "--max-matches", "7") as url:
+        models = httpx.get(f"{url}/v1/models", timeout=5).json()
         assert [card["id"] for card in models["data"]] == ["tiny", "text-embedding-3-small"]
         reply = httpx.post(f"{url}/v1/embeddings", json={"input": "x", "model": "text-embedding-3-small"})
         assert reply.status_code == 200
         assert_error(httpx.post(f"{url}/search", json={"query": ["a", "b"], "k": 5}), 400, "too_many_matches")
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+
+
+def test_cli_announces_an_ipv6_url_in_brackets(tmp_path: Path, served_model: StaticModel) -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    served_model.save_pretrained(tmp_path / "tiny-model")
+    with running(str(tmp_path / "tiny-model"), "--host", "::1") as url:
+        assert url.startswith("http://[::1]:")
+        assert httpx.get(f"{url}/health").json()["model"] == "tiny-model"

@@ -78,8 +78,9 @@ def _serve_command(args: argparse.Namespace) -> int:
         app = create_app(model, model_name=name, index=index, limits=limits, aliases=aliases)
         indexed = "no index" if index is None else f"index {args.index} ({len(index)} items)"
         also = f", also answering to {', '.join(aliases)}" if aliases else ""
-        port = sock.getsockname()[1]
-        print(f"Serving {name} ({model.dim} dims, {indexed}{also}) on http://{args.host}:{port}", flush=True)
+        host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address is bracketed in a URL
+        url = f"http://{host}:{sock.getsockname()[1]}"
+        print(f"Serving {name} ({model.dim} dims, {indexed}{also}) on {url}", flush=True)
         uvicorn_server(app, log_level=args.log_level, access_log=args.access_log).run(sockets=[sock])
     return 0
 
