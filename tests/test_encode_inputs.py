@@ -96,3 +96,8 @@ def test_non_finite_arrays_in_memory_are_refused_at_encode(bad: float) -> None:
     weights[3] = bad
     with pytest.raises(ValueError, match="NaN or infinite"):
         StaticModel(np.ones((len(WORDS), 4), np.float32), make_tokenizer(), weights=weights).encode(["the"])
+
+
+def test_a_table_without_columns_encodes_to_empty_rows() -> None:
+    model = StaticModel(np.zeros((len(WORDS), 0), np.float32), make_tokenizer(), normalize=True)
+    assert model.encode(["the cat", ""]).shape == (2, 0)

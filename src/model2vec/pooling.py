@@ -62,7 +62,7 @@ def _awkward_rows(vectors: np.ndarray, squares: np.ndarray) -> tuple[np.ndarray,
     """Rows whose squared norm over- or underflowed: their indices, largest |entry|, and scaled copies."""
     awkward = np.flatnonzero(~(squares >= _SQUARES_LOW) | np.isinf(squares))
     rows = vectors[awkward]
-    scale = np.abs(rows).max(axis=1) if len(awkward) else np.zeros(0, dtype=vectors.dtype)
+    scale = np.abs(rows).max(axis=1, initial=0) if len(awkward) else np.zeros(0, dtype=vectors.dtype)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         scaled = rows / np.where(scale > 0, scale, 1)[:, None]
     return awkward, scale, scaled
