@@ -70,7 +70,7 @@ def test_encode_jsonl_and_stdin(model_dir: Path, tmp_path: Path) -> None:
     ("setup", "message"),
     [
         ("missing", "does not exist"),
-        ("bad-json", "not valid JSON"),
+        ("bad-json", "invalid JSON"),
         ("no-column", "no string field 'text'"),
         ("empty", "holds no texts"),
         ("bad-out", "must end in .npy"),

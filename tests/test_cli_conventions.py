@@ -118,3 +118,17 @@ def test_progress_bars_update_rarely_into_log_files(tmp_path: Path) -> None:
     script = "import sys; from model2vec.progress import progress_bar; print(progress_bar(disable=False).mininterval)"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, env=os.environ)
     assert float(done.stdout) == LOG_INTERVAL_SECONDS  # stderr is a pipe here, not a terminal
+
+
+def test_deeply_nested_jsonl_lines_are_one_line_errors(model_dir: Path, tmp_path: Path) -> None:
+    from model2vec.evaluation.data import read_jsonl
+    from model2vec.search.cli import read_texts as read_search_texts
+
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text('{"text": "fine"}\n' + "[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    done = run("encode", str(model_dir), str(deep), "--out", str(tmp_path / "o.npy"))
+    assert done.returncode == 2 and f"{deep}:2: invalid JSON" in done.stderr and done.stderr.count("\n") == 1
+    with pytest.raises(ValueError, match=r"deep\.jsonl:2: invalid JSON"):
+        read_jsonl(deep, ["text"])
+    with pytest.raises(ValueError, match=r"deep\.jsonl:2: invalid JSON"):
+        read_search_texts(deep, "text", None)

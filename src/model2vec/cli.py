@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from model2vec.format import parse_json_line
 from model2vec.pooling import row_norms
 from model2vec.progress import add_progress_flags
 
@@ -114,10 +115,7 @@ def read_texts(path: str, text_column: str | None = None) -> list[str]:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{source}:{number} is not valid JSON ({error.msg}).") from error
+        record = parse_json_line(line, f"{source}:{number}")
         if not isinstance(record, dict) or not isinstance(record.get(column), str):
             raise ValueError(f"{source}:{number} has no string field {column!r}.")
         texts.append(record[column])

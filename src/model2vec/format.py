@@ -383,6 +383,24 @@ def read_json(path: Path, max_bytes: int | None = None) -> Any:
         raise ModelFormatError(f"{path} is not valid JSON: {_short(error)}.") from error
 
 
+def parse_json_line(line: str, where: str) -> Any:
+    """Decode one line of a JSONL file, turning every decoding problem into a `ValueError` naming it.
+
+    Like `read_json`, nesting deeper than Python's recursion limit and over-long integers are refused,
+    not raised as `RecursionError`.
+
+    :param line: The line.
+    :param where: How to name it in the error, e.g. "data.jsonl:12".
+    :return: The decoded value (its types are for the caller to check).
+    :raises ValueError: If the line is not valid JSON.
+    """
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError) as error:
+        detail = error.msg if isinstance(error, json.JSONDecodeError) else _short(error)
+        raise ValueError(f"{where}: invalid JSON ({detail}).") from error
+
+
 def read_tokenizer(path: Path) -> Tokenizer:
     """Load a `tokenizers` tokenizer from a `tokenizer.json` file.
 

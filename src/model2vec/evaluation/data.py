@@ -16,7 +16,6 @@ Any folder in this schema can be added with `discover_tasks`, and a single file 
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from model2vec.format import parse_json_line
 
 DATA_ENV = "MODEL2VEC_DATA"
 # Relative to the working directory and to the repository root: the project's shared data sits next to it.
@@ -266,10 +267,7 @@ def read_jsonl(path: Path, fields: Sequence[str]) -> list[dict[str, Any]]:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: invalid JSON ({error.msg}).") from error
+            record = parse_json_line(line, f"{path}:{number}")
             if not isinstance(record, dict):
                 raise ValueError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}.")
             missing = [f for f in fields if f not in record]

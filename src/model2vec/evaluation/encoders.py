@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from model2vec.format import read_json
 from model2vec.model import StaticModel, quantize_model
 
 DEFAULT_TEACHER = "all-minilm-l6-v2"
@@ -186,18 +186,18 @@ def is_static_folder(folder: Path) -> bool:
     config = folder / "config.json"
     if config.is_file():
         try:
-            if json.loads(config.read_text(encoding="utf-8")).get("model_type") == "model2vec":
+            if read_json(config).get("model_type") == "model2vec":
                 return True
-        except (json.JSONDecodeError, AttributeError):
+        except (ValueError, AttributeError):
             pass
     if (folder / "0_StaticEmbedding" / "tokenizer.json").is_file():
         return True
     modules = folder / "modules.json"
     if modules.is_file():
         try:
-            first = json.loads(modules.read_text(encoding="utf-8"))[0]
+            first = read_json(modules)[0]
             return bool(str(first.get("type", "")).endswith("StaticEmbedding"))
-        except (json.JSONDecodeError, IndexError, KeyError, TypeError, AttributeError):
+        except (ValueError, IndexError, KeyError, TypeError, AttributeError):
             return False
     return False
 

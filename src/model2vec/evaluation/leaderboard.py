@@ -14,6 +14,7 @@ from pathlib import Path
 
 from model2vec.evaluation.data import TaskType
 from model2vec.evaluation.runner import ModelResult, SuiteRun
+from model2vec.format import read_json
 
 
 def _format_count(value: int | None) -> str:
@@ -137,10 +138,7 @@ def read_results(path: str | os.PathLike[str]) -> SuiteRun:
     :raises ValueError: If it is not valid JSON or not a results file.
     """
     source = Path(path)
-    try:
-        data = json.loads(source.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{source} is not valid JSON: {error}") from error
+    data = read_json(source)  # a ModelFormatError (a ValueError) names the file
     if not isinstance(data, dict):
         raise ValueError(f"{source} is not an evaluation results file.")
     return SuiteRun.from_dict(data)

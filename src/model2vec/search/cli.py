@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from model2vec.format import parse_json_line
 from model2vec.search.backends import BACKENDS
 from model2vec.search.index import INDEX_JSON, Id, SearchIndex
 from model2vec.search.maths import DTYPES
@@ -34,10 +35,7 @@ def read_texts(path: Path, text_column: str, id_column: str | None) -> tuple[lis
     elif suffix in (".jsonl", ".ndjson"):
         texts, found_ids = [], []
         for number, line in lines:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: invalid JSON ({error.msg}).") from error
+            record = parse_json_line(line, f"{path}:{number}")
             for key in (text_column, id_column):
                 if key is not None and (not isinstance(record, dict) or key not in record):
                     raise ValueError(f"{path}:{number}: no {key!r} key.")
