@@ -53,9 +53,14 @@ def test_vocabulary_quantisation_is_deterministic_and_close() -> None:
     q1 = quantize_model(model, vocabulary_quantization=20)
     q2 = quantize_model(model, vocabulary_quantization=20)
     np.testing.assert_array_equal(q1.encode(TEXTS), q2.encode(TEXTS))
-    # With (almost) one cluster per token the vectors are reproduced closely.
+    # 20 clusters for 22 tokens: at most 4 tokens share a row, the others are reproduced exactly, and
+    # sentence vectors stay close (which tokens are merged depends on the seed).
+    assert q1.embedding.shape[0] == 20 and q1.token_mapping is not None
+    rows = q1.embedding[q1.token_mapping] * q1.weights[:, None]
+    exact = np.isclose(rows, model.embedding, atol=1e-5).all(axis=1)
+    assert exact.sum() >= 18
     cos = (q1.encode(TEXTS) * model.encode(TEXTS)).sum(axis=1)
-    assert cos.min() > 0.95
+    assert cos.min() > 0.9
     with pytest.raises(ValueError, match="vocabulary_quantization"):
         quantize_vocabulary(model.embedding, 0)
 
