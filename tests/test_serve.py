@@ -381,8 +381,8 @@ def test_cli_help() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    flags = ("--host", "--port", "--index", "--max-batch", "--max-chars", "--max-body-bytes", "--max-concurrency")
-    for flag in (*flags, "--max-matches", "--max-match-chars", "--served-model-name"):
+    flags = ("--host", "--port", "--index", "--max-batch", "--max-chars", "--max-body-bytes", "--max-buffered-bytes")
+    for flag in (*flags, "--max-concurrency", "--max-matches", "--max-match-chars", "--served-model-name"):
         assert flag in result.stdout
 
 

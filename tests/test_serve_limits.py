@@ -117,6 +117,34 @@ def test_elements_just_inside_the_limit_are_validated_normally(client: httpx.Cli
     assert_error(client.post("/v1/embeddings", json={"input": ["x"] * 9}), 400, "too_many_inputs")
 
 
+def test_bodies_held_at_once_are_bounded_server_wide(served_model: StaticModel) -> None:
+    # A client that declares a large body and sends it slowly holds its share of the budget; others
+    # then get 503 server_busy instead of each buffering up to --max-body-bytes at the same time.
+    limits = ServeLimits(max_body_bytes=4096, max_buffered_bytes=6000, max_chars=5000)
+    body = json.dumps({"input": "x" * 3900}).encode()
+    with LiveServer(create_app(served_model, limits=limits)) as live:
+        host, port = live.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as slow:
+            head = f"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+            slow.sendall(head.encode() + body[:10])
+            deadline = time.monotonic() + 10
+            while (response := httpx.post(f"{live.url}/v1/embeddings", content=body, headers=JSON)).status_code == 200:
+                assert time.monotonic() < deadline, "the slow request never took its share"
+                time.sleep(0.05)
+            assert_error(response, 503, "server_busy")
+            assert response.headers["retry-after"] == "1"
+            assert httpx.get(f"{live.url}/health").status_code == 200  # no body: never refused
+            slow.sendall(body[10:])
+            assert slow.recv(65536).startswith(b"HTTP/1.1 200")
+        # The finished request gave its share back.
+        assert httpx.post(f"{live.url}/v1/embeddings", content=body, headers=JSON).status_code == 200
+
+
+def test_the_buffer_budget_holds_at_least_one_body() -> None:
+    with pytest.raises(ValueError, match="max_buffered_bytes"):
+        ServeLimits(max_body_bytes=2**20, max_buffered_bytes=2**19)
+
+
 # -- every error is OpenAI-shaped JSON with a documented status ------------------------------------
 
 

@@ -90,33 +90,71 @@ def error_response(
 
 
 class BodySizeLimit:
-    """ASGI middleware answering 413 when a request body exceeds `max_bytes`.
+    """ASGI middleware bounding request bodies: each to `max_bytes` (413), all held at once to `max_buffered` (503).
 
-    The declared `Content-Length` is checked first; the body is then read (at most `max_bytes` of it)
-    and replayed to the app, so chunked bodies without a length are bounded too.
+    The declared `Content-Length` is checked (and reserved) first; the body is then read (at most
+    `max_bytes` of it) and replayed to the app, so chunked bodies without a length are bounded too. A
+    body's bytes count against `max_buffered` until its response is sent, so many connections
+    uploading large bodies at once get `503 server_busy` (with `Retry-After`) instead of exhausting memory.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        """:param app: The wrapped application. :param max_bytes: Largest accepted body."""
+    def __init__(self, app: ASGIApp, max_bytes: int, max_buffered: int) -> None:
+        """Wrap `app`.
+
+        :param app: The wrapped application.
+        :param max_bytes: Largest accepted body.
+        :param max_buffered: Most body bytes held by all requests in flight together.
+        """
         self.app = app
         self.max_bytes = max_bytes
+        self.max_buffered = max_buffered
+        # Bytes reserved by requests in flight; only the event loop touches it, so it needs no lock.
+        self.buffered = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check, buffer and forward one request."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = f"Request body exceeds the server's limit of {self.max_bytes} bytes."
+        reservation = [0]  # this request's share of `buffered`, released however the request ends
+        try:
+            await self._forward(scope, receive, send, reservation)
+        finally:
+            self.buffered -= reservation[0]
+
+    async def _refuse(self, status: int, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 400 (bad Content-Length), 413 (too large) or 503 (server busy)."""
+        if status == 400:
+            response = error_response(400, "Invalid Content-Length header.", code="invalid_content_length")
+        elif status == 413:
+            message = f"Request body exceeds the server's limit of {self.max_bytes} bytes."
+            response = error_response(413, message, code="request_too_large")
+        else:
+            message = f"The server already holds {self.max_buffered} bytes of request bodies; retry shortly."
+            response = error_response(503, message, code="server_busy", headers={"Retry-After": "1"})
+        await response(scope, receive, send)
+
+    def _reserve(self, size: int, reservation: list[int]) -> bool:
+        """Grow a request's reservation to `size` bytes if the server-wide budget allows it."""
+        if self.buffered + size - reservation[0] > self.max_buffered:
+            return False
+        self.buffered += size - reservation[0]
+        reservation[0] = size
+        return True
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, reservation: list[int]) -> None:
+        """Buffer the body within the limits, then run the app on it."""
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:
             # Digits only: int() would also take signs, spaces and underscores.
             if not (declared.isascii() and declared.isdigit()):
-                await error_response(400, "Invalid Content-Length header.", code="invalid_content_length")(
-                    scope, receive, send
-                )
+                await self._refuse(400, scope, receive, send)
                 return
             if int(declared) > self.max_bytes:
-                await error_response(413, too_large, code="request_too_large")(scope, receive, send)
+                await self._refuse(413, scope, receive, send)
+                return
+            if not self._reserve(int(declared), reservation):
+                await self._refuse(503, scope, receive, send)
                 return
         chunks: list[bytes] = []
         size = 0
@@ -127,7 +165,10 @@ class BodySizeLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await error_response(413, too_large, code="request_too_large")(scope, receive, send)
+                await self._refuse(413, scope, receive, send)
+                return
+            if size > reservation[0] and not self._reserve(size, reservation):
+                await self._refuse(503, scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -298,7 +339,7 @@ def create_app(
         summary="Static embeddings over HTTP: OpenAI-compatible /v1/embeddings and /search.",
         version=_version(),
     )
-    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes, max_buffered=limits.max_buffered_bytes)
     # Created on first use: a limiter belongs to the running event loop.
     limiter: list[anyio.CapacityLimiter] = []
     # Index backends need not be thread-safe (an approximate one may rebuild lazily), so searches queue.
@@ -395,6 +436,7 @@ def create_app(
             (413, "The request body is larger than the server accepts."),
             (422, "The body is not UTF-8 JSON, or does not match the schema."),
             (500, "The model produced a non-finite vector (a broken model, never the request)."),
+            (503, "Requests in flight hold the server's budget of body bytes; retry after Retry-After seconds."),
         )
     }
 
@@ -436,7 +478,7 @@ def create_app(
         return await in_worker(run)
 
     search_errors: dict[int | str, dict[str, Any]] = {
-        **{status: errors[status] for status in (413, 422, 500)},
+        **{status: errors[status] for status in (413, 422, 500, 503)},
         400: {
             "model": ErrorResponse,
             "description": errors[400]["description"] + " Or queries x k above the match limit, or more "

@@ -18,6 +18,9 @@ class ServeLimits:
     """Bounds on what one request may ask for, and on the server's parallel work.
 
     :param max_body_bytes: Largest request body accepted (413 above it).
+    :param max_buffered_bytes: Most request-body bytes held by all requests in flight together, from
+        the moment a body starts arriving until its response is sent (503 `server_busy` above it).
+        At least `max_body_bytes`.
     :param max_inputs: Most texts in one request's `input` or `query` list (400 above it). A body may
         also hold at most `max_inputs + 64` JSON elements in all (array items plus object members), and
         nest at most 32 levels deep; both are checked before the body is parsed (400).
@@ -28,10 +31,12 @@ class ServeLimits:
     :param max_matches: Most matches one `/search` may return: queries x k, with k capped by the index
         size (400 above it).
     :param max_match_chars: Most characters of stored text one `/search` response may carry (400 above it).
-    :raises ValueError: If a bound is not a positive int (or None for `max_length`).
+    :raises ValueError: If a bound is not a positive int (or None for `max_length`), or
+        `max_buffered_bytes` is below `max_body_bytes` (no body of the allowed size could be read).
     """
 
     max_body_bytes: int = 8 * 2**20
+    max_buffered_bytes: int = 256 * 2**20
     max_inputs: int = 2048
     max_chars: int = 100_000
     max_length: int | None = 512
@@ -46,6 +51,11 @@ class ServeLimits:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{field.name} must be a positive int, got {value!r}.")
+        if self.max_buffered_bytes < self.max_body_bytes:
+            raise ValueError(
+                f"max_buffered_bytes ({self.max_buffered_bytes}) must be at least max_body_bytes "
+                f"({self.max_body_bytes}): raise it with the body limit."
+            )
 
     @property
     def max_json_elements(self) -> int:
