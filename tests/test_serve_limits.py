@@ -140,6 +140,22 @@ def test_bodies_held_at_once_are_bounded_server_wide(served_model: StaticModel) 
         assert httpx.post(f"{live.url}/v1/embeddings", content=body, headers=JSON).status_code == 200
 
 
+def test_a_stalled_body_times_out_and_gives_its_share_back(served_model: StaticModel) -> None:
+    limits = ServeLimits(max_body_bytes=4096, max_buffered_bytes=4096, max_body_seconds=1)
+    body = json.dumps({"input": "the cat"}).encode()
+    with LiveServer(create_app(served_model, limits=limits)) as live:
+        host, port = live.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as stalled:
+            stalled.sendall(b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\n{")
+            started = time.monotonic()
+            reply = stalled.recv(65536)
+            waited = time.monotonic() - started
+        head, _, content = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408") and 0.5 < waited < 5
+        assert json.loads(content)["error"]["code"] == "request_timeout"
+        assert httpx.post(f"{live.url}/v1/embeddings", content=body, headers=JSON).status_code == 200
+
+
 def test_the_buffer_budget_holds_at_least_one_body() -> None:
     with pytest.raises(ValueError, match="max_buffered_bytes"):
         ServeLimits(max_body_bytes=2**20, max_buffered_bytes=2**19)

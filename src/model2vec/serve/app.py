@@ -62,6 +62,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+# Status of a request whose client disconnected before its body arrived (nginx's convention; never sent).
+CLIENT_GONE = 499
 # Codes for the errors Starlette raises itself (routing).
 HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed"}
 TOKEN_IDS_MESSAGE = (
@@ -98,16 +100,19 @@ class BodySizeLimit:
     uploading large bodies at once get `503 server_busy` (with `Retry-After`) instead of exhausting memory.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_buffered: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_buffered: int, max_seconds: float) -> None:
         """Wrap `app`.
 
         :param app: The wrapped application.
         :param max_bytes: Largest accepted body.
         :param max_buffered: Most body bytes held by all requests in flight together.
+        :param max_seconds: Longest a body may take to arrive (408 after it), so that a client which
+            declares a large body and stalls cannot hold its share of `max_buffered` for ever.
         """
         self.app = app
         self.max_bytes = max_bytes
         self.max_buffered = max_buffered
+        self.max_seconds = max_seconds
         # Bytes reserved by requests in flight; only the event loop touches it, so it needs no lock.
         self.buffered = 0
 
@@ -123,9 +128,12 @@ class BodySizeLimit:
             self.buffered -= reservation[0]
 
     async def _refuse(self, status: int, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer 400 (bad Content-Length), 413 (too large) or 503 (server busy)."""
+        """Answer 400 (bad Content-Length), 408 (body too slow), 413 (too large) or 503 (server busy)."""
         if status == 400:
             response = error_response(400, "Invalid Content-Length header.", code="invalid_content_length")
+        elif status == 408:
+            message = f"The request body did not arrive within {self.max_seconds:g} seconds."
+            response = error_response(408, message, code="request_timeout", headers={"Connection": "close"})
         elif status == 413:
             message = f"Request body exceeds the server's limit of {self.max_bytes} bytes."
             response = error_response(413, message, code="request_too_large")
@@ -142,6 +150,28 @@ class BodySizeLimit:
         reservation[0] = size
         return True
 
+    async def _read(self, receive: Receive, reservation: list[int]) -> tuple[int, bytes]:
+        """Read the whole body within the limits.
+
+        :return: (0, body); (413 or 503, b"") to refuse; (`CLIENT_GONE`, b"") if the client left.
+        """
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return CLIENT_GONE, b""
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                return 413, b""
+            if size > reservation[0] and not self._reserve(size, reservation):
+                return 503, b""
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return 0, b"".join(chunks)
+
     async def _forward(self, scope: Scope, receive: Receive, send: Send, reservation: list[int]) -> None:
         """Buffer the body within the limits, then run the app on it."""
         declared = dict(scope.get("headers") or []).get(b"content-length")
@@ -156,24 +186,14 @@ class BodySizeLimit:
             if not self._reserve(int(declared), reservation):
                 await self._refuse(503, scope, receive, send)
                 return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(413, scope, receive, send)
-                return
-            if size > reservation[0] and not self._reserve(size, reservation):
-                await self._refuse(503, scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        status, body = 408, b""  # kept if the deadline cancels the read
+        with anyio.move_on_after(self.max_seconds):
+            status, body = await self._read(receive, reservation)
+        if status == CLIENT_GONE:
+            return  # nobody to answer
+        if status:
+            await self._refuse(status, scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -339,7 +359,12 @@ def create_app(
         summary="Static embeddings over HTTP: OpenAI-compatible /v1/embeddings and /search.",
         version=_version(),
     )
-    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes, max_buffered=limits.max_buffered_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=limits.max_body_bytes,
+        max_buffered=limits.max_buffered_bytes,
+        max_seconds=limits.max_body_seconds,
+    )
     # Created on first use: a limiter belongs to the running event loop.
     limiter: list[anyio.CapacityLimiter] = []
     # Index backends need not be thread-safe (an approximate one may rebuild lazily), so searches queue.

@@ -20,6 +20,7 @@ LIMIT_FLAGS = (
     ("--max-chars", "max_chars", "Most characters per text"),
     ("--max-body-bytes", "max_body_bytes", "Largest request body in bytes"),
     ("--max-buffered-bytes", "max_buffered_bytes", "Request-body bytes held at once by all requests (503 above)"),
+    ("--max-body-seconds", "max_body_seconds", "Longest a request body may take to arrive (408 after it)"),
     ("--max-length", "max_length", "Tokens pooled per text; longer texts are truncated"),
     ("--max-concurrency", "max_concurrency", "Requests parsed, encoded or searched at once in worker threads"),
     ("--max-matches", "max_matches", "Most matches one /search returns (queries x k)"),

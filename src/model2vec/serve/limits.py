@@ -21,6 +21,8 @@ class ServeLimits:
     :param max_buffered_bytes: Most request-body bytes held by all requests in flight together, from
         the moment a body starts arriving until its response is sent (503 `server_busy` above it).
         At least `max_body_bytes`.
+    :param max_body_seconds: Longest a request body may take to arrive (408 after it): a client that
+        declares a body and stalls gives its share of `max_buffered_bytes` back.
     :param max_inputs: Most texts in one request's `input` or `query` list (400 above it). A body may
         also hold at most `max_inputs + 64` JSON elements in all (array items plus object members), and
         nest at most 32 levels deep; both are checked before the body is parsed (400).
@@ -37,6 +39,7 @@ class ServeLimits:
 
     max_body_bytes: int = 8 * 2**20
     max_buffered_bytes: int = 256 * 2**20
+    max_body_seconds: int = 60
     max_inputs: int = 2048
     max_chars: int = 100_000
     max_length: int | None = 512
