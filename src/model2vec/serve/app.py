@@ -458,6 +458,7 @@ def create_app(
                 "dimensions).",
             ),
             (404, "The requested model is none of the served names."),
+            (408, "The request body did not arrive within the server's time limit."),
             (413, "The request body is larger than the server accepts."),
             (422, "The body is not UTF-8 JSON, or does not match the schema."),
             (500, "The model produced a non-finite vector (a broken model, never the request)."),
@@ -503,7 +504,7 @@ def create_app(
         return await in_worker(run)
 
     search_errors: dict[int | str, dict[str, Any]] = {
-        **{status: errors[status] for status in (413, 422, 500, 503)},
+        **{status: errors[status] for status in (408, 413, 422, 500, 503)},
         400: {
             "model": ErrorResponse,
             "description": errors[400]["description"] + " Or queries x k above the match limit, or more "
