@@ -39,7 +39,7 @@ class EmbeddingRequest(BaseModel):
     )
     model: StrictStr | None = Field(
         default=None,
-        description="Name of the model to use; if given it must equal the served model's name (see GET /health).",
+        description="Name of the model to use; if given it must be one of the served names (see GET /v1/models).",
     )
     encoding_format: Literal["float", "base64"] = Field(
         default="float",
@@ -119,7 +119,7 @@ class HealthResponse(BaseModel):
 
 
 class ModelCard(BaseModel):
-    """One entry of `GET /v1/models` (OpenAI's model object)."""
+    """One entry of `GET /v1/models` (OpenAI's model object): the served name or an alias."""
 
     id: str
     object: Literal["model"] = "model"
@@ -128,7 +128,7 @@ class ModelCard(BaseModel):
 
 
 class ModelList(BaseModel):
-    """Body of `GET /v1/models`: the single served model."""
+    """Body of `GET /v1/models`: the served model's names, its main name first."""
 
     object: Literal["list"] = "list"
     data: list[ModelCard]
@@ -138,7 +138,9 @@ class ErrorDetail(BaseModel):
     """What went wrong, in OpenAI's error shape."""
 
     message: str
-    type: str = Field(description='"invalid_request_error", "not_found_error", "conflict_error" or "server_error".')
+    type: str = Field(
+        description='"invalid_request_error", "not_found_error", "conflict_error" or "server_error" (5xx).'
+    )
     param: str | None = Field(default=None, description="The request field at fault, if one is.")
     code: str | None = Field(default=None, description="A stable machine-readable code.")
 
