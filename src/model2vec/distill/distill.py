@@ -409,6 +409,7 @@ def _distill(
             "library_version": __version__,
             "teacher": info.name,
             "teacher_kind": info.kind,
+            "teacher_package": info.details.get("package"),
             "pca_dims": options.pca_dims,
             "output_dims": int(vectors.shape[1]),
             "sif_coefficient": options.sif_coefficient,

