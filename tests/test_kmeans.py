@@ -141,3 +141,11 @@ def test_saved_quantised_model_loads_without_kmeans(tmp_path: Path, monkeypatch:
     assert loaded.embedding.shape[0] == 6
     texts = ["the cat sat", "hello world"]
     np.testing.assert_allclose(loaded.encode(texts), quantized.encode(texts), atol=1e-6)
+
+
+def test_quantize_model_progress_switch(capsys: pytest.CaptureFixture[str]) -> None:
+    model = make_model(dim=8)
+    quantize_model(model, vocabulary_quantization=6, show_progress_bar=True)
+    assert "Quantising vocabulary" in capsys.readouterr().err
+    quantize_model(model, vocabulary_quantization=6, show_progress_bar=False)
+    assert capsys.readouterr().err == ""

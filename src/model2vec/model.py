@@ -289,7 +289,8 @@ class StaticModel:
         :param subfolder: Folder inside `path` holding the model.
         :param quantize_to: Convert the table to this dtype after loading.
         :param dimensionality: Keep only the first this-many dimensions.
-        :param vocabulary_quantization: Cluster the vocabulary into this many rows (k-means).
+        :param vocabulary_quantization: Cluster the vocabulary into this many rows (k-means, ~10 s for 30k
+            tokens; save the result with `save_pretrained` and load that folder to skip it next time).
         :param force_download: Download from the hub even if cached.
         :param kwargs: `model_name` (the path); hub-style arguments a static model does not use (`device`,
             `revision`, `cache_dir`, ...) are accepted silently, anything else is ignored with a warning
@@ -739,6 +740,7 @@ def quantize_model(
     vocabulary_quantization: int | None = None,
     quantize_to: str | DType | None = None,
     dimensionality: int | None = None,
+    show_progress_bar: bool | None = None,
 ) -> StaticModel:
     """Return a smaller copy of a model; the original is not changed.
 
@@ -751,9 +753,9 @@ def quantize_model(
     :param vocabulary_quantization: Number of rows after k-means, or None.
     :param quantize_to: Target dtype ("float16", "float32", "float64", "int8"), or None.
     :param dimensionality: Number of dimensions to keep, or None.
+    :param show_progress_bar: k-means progress bar; None shows it when stderr is a terminal.
     :return: A new `StaticModel`.
     :raises ValueError: For an unknown dtype or out-of-range sizes.
-    :raises ImportError: If vocabulary quantisation is asked for without scikit-learn.
     """
     embedding = model.embedding
     weights = model.weights
@@ -765,7 +767,11 @@ def quantize_model(
         if mapping is not None:
             # Re-cluster the per-token vectors the model currently produces.
             embedding = embedding[mapping]
-        clustered = quantize_vocabulary(embedding.astype(np.float32) * _scale_of(weights), vocabulary_quantization)
+        clustered = quantize_vocabulary(
+            embedding.astype(np.float32) * _scale_of(weights),
+            vocabulary_quantization,
+            show_progress_bar=show_progress_bar,
+        )
         embedding, mapping, weights = clustered.embedding, clustered.mapping, clustered.weights
         if target is None:
             target = DType.parse(model.embedding.dtype) if model.embedding.dtype != np.int8 else DType.INT8

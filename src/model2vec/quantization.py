@@ -310,7 +310,13 @@ def _greedy_kmeans_plus_plus(x: np.ndarray, k: int, rng: np.random.Generator) ->
     distance = np.maximum(squares + squares[chosen[0]] - 2 * (x @ x[chosen[0]]), 0)
     trials = 2 + int(np.log(k))
     per_pass = max(1, -(-k // 64))
-    block = max(64, _BLOCK_BYTES // (4 * trials * per_pass))
+    # Rows extended by [1, D(x) - |x|^2], so that one matrix product against candidate columns
+    # [2c, -|c|^2, 1] gives D(x) - |x - c|^2 directly (|x - c|^2 = |x|^2 + |c|^2 - 2 x.c).
+    extended = np.empty((n, x.shape[1] + 2), dtype=np.float32)
+    extended[:, :-2] = x
+    extended[:, -2] = 1
+    # Blocks of about 4 MiB of scores stay in cache while they are clipped and summed.
+    block = max(256, 2**22 // (4 * trials * per_pass))
     while len(chosen) < k:
         total = float(distance.sum(dtype=np.float64))
         if total <= 0:
@@ -318,17 +324,17 @@ def _greedy_kmeans_plus_plus(x: np.ndarray, k: int, rng: np.random.Generator) ->
         picks = min(per_pass, k - len(chosen))
         draws = rng.choice(n, size=picks * trials, p=distance.astype(np.float64) / total)
         candidates, position = np.unique(draws, return_inverse=True)
-        columns = x[candidates].T.copy()
-        offset = squares[candidates]
+        columns = np.empty((x.shape[1] + 2, len(candidates)), dtype=np.float32)
+        columns[:-2] = 2 * x[candidates].T
+        columns[-2] = -squares[candidates]
+        columns[-1] = 1
+        extended[:, -1] = distance - squares
         gain = np.zeros(len(candidates), dtype=np.float64)
         for start in range(0, n, block):
-            # max(0, D(x) - |x - c|^2) summed over rows, with |x - c|^2 = |x|^2 + |c|^2 - 2 x.c.
-            scores = x[start : start + block] @ columns
-            scores *= 2
-            scores += (distance[start : start + block] - squares[start : start + block])[:, None]
-            scores -= offset
+            # The drop of the summed squared distance if c were chosen: sum of max(0, D(x) - |x - c|^2).
+            scores = extended[start : start + block] @ columns
             np.maximum(scores, 0, out=scores)
-            gain += scores.sum(axis=0, dtype=np.float64)
+            gain += scores.sum(axis=0)
         groups = gain[position].reshape(picks, trials)
         best = np.unique(draws.reshape(picks, trials)[np.arange(picks), groups.argmax(axis=1)])
         chosen.extend(best.tolist())

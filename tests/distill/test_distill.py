@@ -326,3 +326,12 @@ def test_bfloat16_teacher_is_close_and_leaves_the_callers_model_alone() -> None:
     assert cosine.min() > 0.99
     assert not np.array_equal(a, b)  # it really ran in bfloat16
     assert fast.config["distillation"]["teacher_dtype"] == "bfloat16"
+
+
+def test_no_progress_hides_the_kmeans_bar_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = save_transformers_folder(tmp_path / "t", wordpiece_tokenizer())
+    capsys.readouterr()  # transformers' own save bar
+    distill(str(folder), pca_dims=4, vocabulary_quantization=5, show_progress_bar=False)
+    assert capsys.readouterr().err == ""
+    distill(str(folder), pca_dims=4, vocabulary_quantization=5, show_progress_bar=True)
+    assert "Quantising vocabulary" in capsys.readouterr().err

@@ -440,6 +440,7 @@ def _distill(
         model,
         vocabulary_quantization=options.vocabulary_quantization,
         quantize_to=options.quantize_to,
+        show_progress_bar=show_progress_bar,
     )
 
 
