@@ -7,6 +7,7 @@ for a text is bitwise identical whatever else is in the batch.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import pairwise
 
 import numpy as np
@@ -275,7 +276,10 @@ _FLOAT32_SAFE_SUM = float(np.finfo(np.float32).max) / 2
 def largest_row_value(table: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Bound on the absolute value of any weighted row entry: max |table| times max |weights|.
 
-    Reads the arrays twice (max and min) without copying them, so it suits memory-mapped tables.
+    int8 and float16 tables are bounded by their dtype (128, 65504) when memory-mapped, whose file the
+    loader has already checked for NaN and infinity; other memory-mapped tables are read through the
+    file (the mapped pages stay untouched, so they cost no resident memory); arrays in memory are
+    read directly, so a NaN or infinity in them shows up in the result.
 
     :param table: The embedding table (any float or int dtype).
     :param weights: Optional per-token weights.
@@ -283,10 +287,25 @@ def largest_row_value(table: np.ndarray, weights: np.ndarray | None = None) -> f
     """
     if table.size == 0:
         return 0.0
-    bound = max(abs(float(table.max())), abs(float(table.min())))
+    scale = 1.0
     if weights is not None and weights.size:
-        bound *= max(abs(float(weights.max())), abs(float(weights.min())))
-    return bound
+        high, low = float(weights.max()), float(weights.min())
+        if not (np.isfinite(high) and np.isfinite(low)):
+            return float("nan")
+        scale = max(abs(high), abs(low))
+    if table.dtype == np.int8:
+        return 128.0 * scale
+    chunks = _file_chunks(table)
+    if chunks is not None and table.dtype == np.float16:
+        return float(np.finfo(np.float16).max) * scale
+    parts = chunks if chunks is not None else [table]
+    bound = 0.0
+    for part in parts:
+        high, low = float(part.max()), float(part.min())
+        if not (np.isfinite(high) and np.isfinite(low)):
+            return float("nan")  # Python's max() would silently drop a NaN
+        bound = max(bound, abs(high), abs(low))
+    return bound * scale
 
 
 def _mean_float64(
@@ -325,6 +344,36 @@ def float32_table(
     return table, weights
 
 
+def _file_chunks(embedding: np.ndarray) -> Iterator[np.ndarray] | None:
+    """Read a memory-mapped 2-D table through its file in chunks of rows, or return None if not mapped.
+
+    Reading through the file instead of the mapping leaves the mapped pages untouched, so the stored
+    table costs no resident memory.
+    """
+    base = embedding.base
+    if (
+        not isinstance(base, np.memmap)
+        or base.filename is None
+        or embedding.shape != base.shape
+        or embedding.dtype != base.dtype
+        or embedding.ctypes.data != base.ctypes.data
+        or embedding.ndim != 2
+    ):
+        return None
+    filename, offset = base.filename, base.offset
+    rows, dim = embedding.shape
+    step = max(1, (1 << 22) // max(1, dim * embedding.dtype.itemsize))
+
+    def chunks() -> Iterator[np.ndarray]:
+        with open(filename, "rb") as handle:
+            for start in range(0, rows, step):
+                count = min(step, rows - start)
+                handle.seek(offset + start * dim * embedding.dtype.itemsize)
+                yield np.fromfile(handle, dtype=embedding.dtype, count=count * dim).reshape(count, dim)
+
+    return chunks()
+
+
 def _file_backed_float32(embedding: np.ndarray) -> np.ndarray | None:
     """Convert a memory-mapped table to float32 by reading its file, else return None.
 
@@ -333,26 +382,14 @@ def _file_backed_float32(embedding: np.ndarray) -> np.ndarray | None:
     in-place change would not be in the file: like the pooling cache, `StaticModel` documents that
     in-place changes to its arrays are not seen (assign a new array instead).
     """
-    base = embedding.base
-    if (
-        embedding.dtype == np.float32
-        or not isinstance(base, np.memmap)
-        or base.filename is None
-        or embedding.shape != base.shape
-        or embedding.dtype != base.dtype
-        or embedding.ctypes.data != base.ctypes.data
-        or embedding.ndim != 2
-    ):
+    chunks = None if embedding.dtype == np.float32 else _file_chunks(embedding)
+    if chunks is None:
         return None
-    rows, dim = embedding.shape
-    out = np.empty((rows, dim), dtype=np.float32)
-    step = max(1, (1 << 22) // max(1, dim * embedding.dtype.itemsize))
-    with open(base.filename, "rb") as handle:
-        for start in range(0, rows, step):
-            count = min(step, rows - start)
-            handle.seek(base.offset + start * dim * embedding.dtype.itemsize)
-            chunk = np.fromfile(handle, dtype=embedding.dtype, count=count * dim)
-            out[start : start + count] = chunk.reshape(count, dim)
+    out = np.empty(embedding.shape, dtype=np.float32)
+    start = 0
+    for chunk in chunks:
+        out[start : start + len(chunk)] = chunk
+        start += len(chunk)
     return out
 
 
