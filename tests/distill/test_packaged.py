@@ -98,6 +98,7 @@ def test_hub_id_resolves_to_the_package_without_the_hub(
     # An .onnx path inside the package gets the hub id as its name (model card base_model), not "model".
     path = fake_packaged_teacher.path()
     assert path is not None and load_teacher(path).name == "someone/Tiny"
+    assert load_teacher(path.parent).name == "someone/Tiny"  # the folder holding it, too
 
 
 def test_inexact_package_is_not_used_for_the_hub_id(
