@@ -686,9 +686,9 @@ def load_teacher(
     if kind == "onnx":
         onnx_file = _find_onnx(path)
         assert onnx_file is not None
-        packaged = packaged_teacher_of(onnx_file)
+        entry = packaged_teacher_of(onnx_file)
         # A package's folder holding its .onnx file is named by the package's hub id, like the file.
-        return _onnx_info(onnx_file, path, tokenizer, name=packaged.hub_id if packaged is not None else name)
+        return _onnx_info(onnx_file, path, tokenizer, name=entry.hub_id if entry is not None else name)
 
     torch = require("torch")
     pooling: tuple[str, ...] | None = None
