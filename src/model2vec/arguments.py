@@ -8,7 +8,6 @@ dropped without a trace, so it gets a warning naming the closest valid argument.
 
 from __future__ import annotations
 
-import difflib
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -55,6 +54,8 @@ def warn_unknown(
         if name in accepted:
             continue
         candidates = [*used, *_SIGNATURE_NAMES.get(function, ())]
+        import difflib  # only on a warning: `import model2vec` stays light
+
         close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else "."
         warnings.warn(

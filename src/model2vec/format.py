@@ -20,7 +20,6 @@ import errno
 import json
 import os
 import re
-import secrets
 import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -141,7 +140,7 @@ _SAFETENSORS_DTYPES = {
 # The safetensors reference implementation refuses headers above 100 MB; real ones are kilobytes.
 MAX_HEADER_BYTES = 100_000_000
 # Tables are checked for NaN/inf by reading the file in chunks of this size (see `read_tensors`).
-FINITE_CHECK_CHUNK_BYTES = 1 << 22
+FINITE_CHECK_CHUNK_BYTES = 1 << 20
 _TENSOR_FIELDS = ("dtype", "shape", "data_offsets")
 
 
@@ -752,7 +751,7 @@ def staging_dir(target: Path) -> Iterator[Path]:
     import shutil
 
     while True:
-        staging = target.with_name(f".{target.name}.tmp-{secrets.token_hex(6)}")
+        staging = target.with_name(f".{target.name}.tmp-{os.urandom(6).hex()}")
         try:
             os.mkdir(staging, 0o777)
             break
@@ -803,7 +802,7 @@ def _token(staging: Path, target: Path) -> str:
     prefix = f".{target.name}.tmp-"
     if staging.name.startswith(prefix) and re.fullmatch(r"\w+", staging.name[len(prefix) :], re.ASCII):
         return staging.name[len(prefix) :]
-    return secrets.token_hex(6)
+    return os.urandom(6).hex()
 
 
 def _carry_over(entry: os.DirEntry[str], destination: Path) -> None:
