@@ -282,6 +282,9 @@ def test_fake_export_is_a_sentence_transformers_teacher(fake_folder: Path) -> No
     prompts = json.loads((fake_folder / "config_sentence_transformers.json").read_text())["prompts"]
     assert prompts == {"query": QUERY_PREFIX, "passage": PASSAGE_PREFIX}
     assert not [path.name for path in fake_folder.iterdir() if path.name.startswith(".")]
+    # The weights are as readable as the other files (the safetensors writer alone would make them 0600).
+    weights_mode = (fake_folder / "model.safetensors").stat().st_mode
+    assert weights_mode == (fake_folder / "tokenizer.json").stat().st_mode
 
 
 @needs_export

