@@ -344,6 +344,16 @@ def test_distill_runs_on_the_fake_export(fake_folder: Path) -> None:
 
 
 @needs_export
+def test_pretrain_runs_on_the_fake_export(fake_folder: Path, tmp_path: Path) -> None:
+    from model2vec.pretrain import PretrainConfig, TrainConfig, pretrain
+
+    texts = [f"{QUERY_PREFIX}hello world {'world ' * (i % 4)}" for i in range(40)]
+    config = PretrainConfig(max_length=16, shard_size=20, new_words=0, train=TrainConfig(max_epochs=1), pca_dims=4)
+    model = pretrain(texts, tmp_path / "model", teacher=fake_folder, config=config, show_progress_bar=False)
+    assert model.encode(["hello world"]).shape == (1, 4)
+
+
+@needs_export
 def test_export_refuses_a_non_empty_folder_unless_overwriting(fake_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "teacher"
     out.mkdir()
