@@ -101,3 +101,13 @@ def test_non_finite_arrays_in_memory_are_refused_at_encode(bad: float) -> None:
 def test_a_table_without_columns_encodes_to_empty_rows() -> None:
     model = StaticModel(np.zeros((len(WORDS), 0), np.float32), make_tokenizer(), normalize=True)
     assert model.encode(["the cat", ""]).shape == (2, 0)
+
+
+def test_a_loaded_float32_model_encodes_after_its_folder_is_deleted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    make_model_path = tmp_path / "m"
+    StaticModel(np.ones((len(WORDS), 4), np.float32), make_tokenizer()).save_pretrained(make_model_path)
+    model = StaticModel.from_pretrained(make_model_path)
+    shutil.rmtree(make_model_path)
+    np.testing.assert_allclose(model.encode(["the cat"]), np.ones((1, 4)), rtol=1e-6)

@@ -7,7 +7,7 @@ for a text is bitwise identical whatever else is in the batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import pairwise
 
 import numpy as np
@@ -298,14 +298,21 @@ def largest_row_value(table: np.ndarray, weights: np.ndarray | None = None) -> f
     chunks = _file_chunks(table)
     if chunks is not None and table.dtype == np.float16:
         return float(np.finfo(np.float16).max) * scale
-    parts = chunks if chunks is not None else [table]
+    try:
+        return _largest_value(chunks if chunks is not None else [table]) * scale
+    except OSError:  # the file was removed or replaced since loading: the mapping itself is still valid
+        return _largest_value([table]) * scale
+
+
+def _largest_value(parts: Iterable[np.ndarray]) -> float:
+    """Largest absolute value over arrays, or NaN if any holds NaN or infinity."""
     bound = 0.0
     for part in parts:
         high, low = float(part.max()), float(part.min())
         if not (np.isfinite(high) and np.isfinite(low)):
             return float("nan")  # Python's max() would silently drop a NaN
         bound = max(bound, abs(high), abs(low))
-    return bound * scale
+    return bound
 
 
 def _mean_float64(
