@@ -16,7 +16,8 @@ from model2vec.cli import build_parser, read_texts
 from .conftest import make_model
 
 SUBCOMMANDS = [
-    "demo", "distill", "encode", "evaluate", "pretrain", "search", "serve", "export-onnx", "info", "batch", "export-teacher"
+    "demo", "distill", "encode", "evaluate", "pretrain", "search", "serve", "export-onnx", "info", "batch",
+    "export-teacher",
 ]  # fmt: skip
 
 
