@@ -9,7 +9,7 @@ dropped without a trace, so it gets a warning naming the closest valid argument.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 # Passed to `encode` by sentence-transformers-style callers (chonkie, LangChain wrappers, MTEB); none of
@@ -38,11 +38,17 @@ LOAD_COMPATIBLE = frozenset(
 
 
 def warn_unknown(
-    function: str, kwargs: Mapping[str, Any], valid: Iterable[str], compatible: Iterable[str] = (), stacklevel: int = 3
+    function: Callable[..., Any],
+    kwargs: Mapping[str, Any],
+    valid: Iterable[str],
+    compatible: Iterable[str] = (),
+    stacklevel: int = 3,
 ) -> None:
     """Warn about each keyword argument that is neither used nor known to be safe to ignore.
 
-    :param function: The function's name, as shown in the warning (e.g. "StaticModel.encode").
+    :param function: The function that received `kwargs`; its qualified name is shown in the warning and
+        its named parameters are offered as suggestions (`max_lenght=` lands in **kwargs because it is
+        not `max_length`).
     :param kwargs: The extra keyword arguments the function received.
     :param valid: Names the function uses from `kwargs` (also offered as suggestions).
     :param compatible: Names accepted without effect (no warning).
@@ -50,49 +56,23 @@ def warn_unknown(
     """
     used = set(valid)
     accepted = used | set(compatible)
-    for name in kwargs:
-        if name in accepted:
-            continue
-        candidates = [*used, *_SIGNATURE_NAMES.get(function, ())]
-        import difflib  # only on a warning: `import model2vec` stays light
+    unknown = [name for name in kwargs if name not in accepted]
+    if not unknown:
+        return
+    # Imported only on a warning: `import model2vec` stays light.
+    import difflib
+    import inspect
 
-        close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    named = [
+        parameter.name
+        for parameter in inspect.signature(function).parameters.values()
+        if parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL) and parameter.name != "self"
+    ]
+    for name in unknown:
+        close = difflib.get_close_matches(name, [*used, *named], n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else "."
         warnings.warn(
-            f"{function}() got an unknown keyword argument {name!r}, which is ignored{hint}",
+            f"{function.__qualname__}() got an unknown keyword argument {name!r}, which is ignored{hint}",
             UserWarning,
             stacklevel=stacklevel,
         )
-
-
-# Named parameters of each checked function, offered as suggestions for misspellings of them
-# (e.g. `max_lenght=` arrives in **kwargs because it is not `max_length`).
-_SIGNATURE_NAMES: dict[str, tuple[str, ...]] = {
-    "StaticModel.encode": (
-        "show_progress_bar",
-        "max_length",
-        "batch_size",
-        "use_multiprocessing",
-        "multiprocessing_threshold",
-        "normalize",
-    ),
-    "StaticModel.encode_iter": ("batch_size", "max_length", "show_progress_bar", "use_multiprocessing", "normalize"),
-    "StaticModel.encode_as_sequence": (
-        "show_progress_bar",
-        "max_length",
-        "batch_size",
-        "use_multiprocessing",
-        "multiprocessing_threshold",
-    ),
-    "StaticModel.from_pretrained": (
-        "path",
-        "model_name",
-        "token",
-        "normalize",
-        "subfolder",
-        "quantize_to",
-        "dimensionality",
-        "vocabulary_quantization",
-        "force_download",
-    ),
-}

@@ -65,7 +65,7 @@ def pretrained_path(
     return chosen
 
 
-def _encode_normalize(function: str, kwargs: dict[str, Any]) -> bool | None:
+def _encode_normalize(function: Callable[..., Any], kwargs: dict[str, Any]) -> bool | None:
     """Return the `normalize` option of an encode call, after checking its other keyword arguments.
 
     `normalize_embeddings=True` (sentence-transformers' name) also asks for normalised output; its False
@@ -308,7 +308,7 @@ class StaticModel:
         path = pretrained_path(path, kwargs.pop("model_name", None))
         if token is None and isinstance(kwargs.get("use_auth_token"), str):
             token = kwargs["use_auth_token"]  # the older hub-client name for the token
-        warn_unknown("StaticModel.from_pretrained", kwargs, (), LOAD_COMPATIBLE)
+        warn_unknown(cls.from_pretrained, kwargs, (), LOAD_COMPATIBLE)
         if normalize is not None:
             normalize = fmt.strict_bool(normalize, "normalize")
         local = Path(path).expanduser()
@@ -547,7 +547,7 @@ class StaticModel:
         :raises TypeError: If an item is not a str (the message names its index and type).
         :raises ValueError: If `max_length` or `batch_size` is not a positive int.
         """
-        normalize = _encode_normalize("StaticModel.encode", kwargs)
+        normalize = _encode_normalize(StaticModel.encode, kwargs)
         if isinstance(sentences, str):
             batch = self.encode([sentences], show_progress_bar, max_length, batch_size, False, normalize=normalize)
             first: np.ndarray = batch[0]
@@ -591,7 +591,7 @@ class StaticModel:
         :raises TypeError: If `sentences` is a str or an item is not a str (index counted over the stream).
         :raises ValueError: If `max_length` or `batch_size` is not a positive int.
         """
-        normalize = _encode_normalize("StaticModel.encode_iter", kwargs)
+        normalize = _encode_normalize(StaticModel.encode_iter, kwargs)
         _refuse_non_text_iterables(sentences)
         if isinstance(sentences, str) or not isinstance(sentences, Iterable):
             raise TypeError(f"encode_iter expects an iterable of str, got {type(sentences).__name__}.")
@@ -650,7 +650,7 @@ class StaticModel:
             without known tokens give `(0, dim)`.
         :raises TypeError: If an item is not a str.
         """
-        warn_unknown("StaticModel.encode_as_sequence", kwargs, ("normalize", "normalize_embeddings"), ENCODE_COMPATIBLE)
+        warn_unknown(StaticModel.encode_as_sequence, kwargs, ("normalize", "normalize_embeddings"), ENCODE_COMPATIBLE)
         single = isinstance(sentences, str)
         texts = [sentences] if isinstance(sentences, str) else _as_text_collection(sentences)
 

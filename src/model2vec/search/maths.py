@@ -7,49 +7,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from model2vec.pooling import normalize_rows as pooling_normalize_rows
+
 DTYPES = ("float32", "float16", "int8")
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
 CONVERT_BYTES = 2**20
 MIN_BLOCK = 4096
 
 
-def _peak_scaled(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Divide each row by its largest absolute value; return (scaled rows, peaks (n, 1)).
-
-    Scaled rows have their largest value at +-1, so squaring them can neither overflow nor lose the
-    row to underflow. All-zero rows stay zero (peak 0).
-    """
-    peaks = np.abs(vectors).max(axis=1, keepdims=True) if vectors.shape[1] else np.zeros((len(vectors), 1))
-    scaled = np.zeros_like(vectors)
-    np.divide(vectors, peaks, out=scaled, where=peaks > 0)
-    return scaled, peaks
-
-
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:
     """Return float32 copies of `vectors` scaled to unit L2 norm; all-zero rows stay zero (score 0).
 
-    A finite vector of any magnitude, from subnormal to float64's largest, becomes its unit vector.
-    Squaring a float32 value above ~1.8e19 overflows to inf, and values below ~1e-19 square to
-    (nearly) nothing, so a norm taken straight from such a row would turn it into zeros. Rows whose sum
-    of squares is out of the safe range (rare) are divided by their largest absolute value first.
-    float64 input is kept in float64 until the division (it may hold values beyond float32's range).
+    A finite vector of any magnitude, from subnormal to float64's largest, becomes its unit vector: rows
+    whose squares would over- or underflow are divided by their largest absolute value first
+    (`model2vec.pooling.normalize_rows`). float64 input is kept in float64 until the result is cast (it
+    may hold values beyond float32's range).
     """
     array = np.asarray(vectors)
-    work = array.astype(np.float64 if array.dtype == np.float64 else np.float32, copy=False)
-    # Overflow in the squares or in the float64 -> float32 division only happens in the risky rows,
-    # which are redone below.
-    with np.errstate(over="ignore", under="ignore"):
-        squares = np.einsum("ij,ij->i", work, work)
-        safe = np.isfinite(squares) & (squares >= np.sqrt(np.finfo(work.dtype).tiny))
-        norms = np.sqrt(np.where(safe, squares, 1))[:, None]
-        out = np.empty(work.shape, dtype=np.float32)
-        np.divide(work, norms, out=out, casting="same_kind")
-    risky = np.flatnonzero(~safe)
-    if len(risky):
-        scaled, _ = _peak_scaled(work[risky])
-        rescaled = np.linalg.norm(scaled, axis=1, keepdims=True)
-        out[risky] = np.divide(scaled, rescaled, out=np.zeros_like(scaled), where=rescaled > 0)
-    return out
+    work = array.astype(np.float64 if array.dtype == np.float64 else np.float32, copy=True)
+    unit: np.ndarray = pooling_normalize_rows(work).astype(np.float32, copy=False)
+    return unit
 
 
 def first_bad_row(vectors: np.ndarray, scales: np.ndarray | None, block: int = 8192) -> int | None:

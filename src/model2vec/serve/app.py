@@ -36,6 +36,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from model2vec.pooling import normalize_rows
 from model2vec.serve.body import parse_json_body
 from model2vec.serve.errors import ApiError, error_body
 from model2vec.serve.limits import MAX_JSON_DEPTH, ServeLimits
@@ -209,20 +210,15 @@ class BodySizeLimit:
 def truncate_dimensions(vectors: np.ndarray, dimensions: int) -> np.ndarray:
     """Keep the first `dimensions` columns and L2-normalise each row; all-zero rows stay zero.
 
-    Rows are scaled by their largest magnitude before squaring, so values near the float32 maximum
-    keep their direction instead of overflowing to an infinite norm.
+    Rows whose squares would overflow are scaled by their largest magnitude first
+    (`model2vec.pooling.normalize_rows`), so values near the float32 maximum keep their direction.
 
     :param vectors: `(n, dim)` finite float32 rows.
     :param dimensions: Columns to keep, 1 <= dimensions <= dim (checked by the caller).
     :return: A new `(n, dimensions)` float32 array.
     """
-    kept = np.array(vectors[:, :dimensions], dtype=np.float32)
-    largest = np.max(np.abs(kept), axis=1, keepdims=True)
-    np.divide(kept, largest, out=kept, where=largest > 0)
-    norms = np.linalg.norm(kept, axis=1, keepdims=True)
-    out = np.zeros_like(kept)
-    np.divide(kept, norms, out=out, where=norms > 0)
-    return out
+    # normalize_rows scales only the rows whose squares would over- or underflow.
+    return normalize_rows(np.array(vectors[:, :dimensions], dtype=np.float32))
 
 
 def float32_lists(vectors: np.ndarray) -> list[list[float]]:
