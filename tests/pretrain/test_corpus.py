@@ -54,3 +54,34 @@ def test_errors(tmp_path: Path) -> None:
         read_corpus(tmp_path, limit=-1)
     with pytest.raises(ValueError, match="min_words"):
         read_corpus(tmp_path, min_words=0)
+
+
+def test_tagged_corpus_is_balanced_by_language_at_every_prefix(tmp_path: Path) -> None:
+    from model2vec.pretrain.corpus import read_tagged_corpus
+
+    lines = [f"deu\tde {i}" for i in range(5)] + [f"eng\ten {i}" for i in range(3)] + ["fra\tfr 0", "", "zho\t  "]
+    write(tmp_path / "c.tsv.gz", lines)
+    texts = list(read_tagged_corpus(tmp_path))
+    assert sorted(texts) == sorted(line.split("\t")[1] for line in lines[:9])
+    # Depth by depth: one of each language while it lasts.
+    assert [t[:2] for t in texts] == ["de", "en", "fr", "de", "en", "de", "en", "de", "de"]
+    assert texts == list(read_tagged_corpus(tmp_path / "c.tsv.gz"))  # deterministic
+    assert texts != list(read_tagged_corpus(tmp_path, seed=1))  # the within-language order is shuffled
+    assert [t[:2] for t in read_tagged_corpus(tmp_path, per_language=1)] == ["de", "en", "fr"]
+    assert len(list(read_tagged_corpus(tmp_path, limit=4))) == 4
+    assert {t[:2] for t in read_tagged_corpus(tmp_path, languages=["eng"])} == {"en"}
+
+
+def test_tagged_corpus_errors(tmp_path: Path) -> None:
+    from model2vec.pretrain.corpus import read_tagged_corpus
+
+    write(tmp_path / "bad.tsv", ["deu\tok", "no tab here"])
+    with pytest.raises(ValueError, match=r"bad\.tsv:2 has no tab"):
+        list(read_tagged_corpus(tmp_path / "bad.tsv"))
+    with pytest.raises(ValueError, match="per_language"):
+        read_tagged_corpus(tmp_path, per_language=-1)
+    with pytest.raises(FileNotFoundError):
+        read_tagged_corpus(tmp_path / "missing.tsv")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"no \.tsv"):
+        read_tagged_corpus(tmp_path / "empty")

