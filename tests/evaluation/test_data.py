@@ -23,7 +23,8 @@ def test_task_type_parse_accepts_spellings() -> None:
 
 def test_discover_finds_every_type(toy_suite: ToySuite) -> None:
     specs = data.discover_tasks(toy_suite.root)
-    assert [(s.name, s.type) for s in specs] == list(zip(TOY_NAMES, TaskType, strict=True))
+    english_types = [t for t in TaskType if t is not TaskType.BITEXT_MINING]
+    assert [(s.name, s.type) for s in specs] == list(zip(TOY_NAMES, english_types, strict=True))
     classification = specs[1]
     assert classification.train_path is not None and classification.train_path.name == "toy_cls.train.jsonl"
 

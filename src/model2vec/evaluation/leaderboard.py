@@ -12,6 +12,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from model2vec.evaluation.data import TaskType
 from model2vec.evaluation.runner import ModelResult, SuiteRun
 from model2vec.format import read_json
@@ -112,11 +114,53 @@ def task_table(results: Sequence[ModelResult], markdown: bool = False) -> str:
             task_rows.setdefault(task.name, task.type)
     order = [t.value for t in TaskType]
     names = sorted(task_rows, key=lambda n: (order.index(task_rows[n]) if task_rows[n] in order else 99, n))
-    header = ["Task", "Type", *(r.name for r in results)]
+    languages = {t.name: t.language for r in results for t in r.tasks.values() if t.language is not None}
+    header = ["Task", "Type", *(["Language"] if languages else []), *(r.name for r in results)]
     rows = []
     for name in names:
         cells = [_format_score(r.tasks[name].main_score) if name in r.tasks else "-" for r in results]
-        rows.append([name, task_rows[name], *cells])
+        rows.append([name, task_rows[name], *([languages.get(name, "-")] if languages else []), *cells])
+    return _render(header, rows, markdown)
+
+
+def language_scores(result: ModelResult) -> dict[str, dict[str, float]]:
+    """Mean main score per language and task type of one model (tasks without a language are left out).
+
+    :param result: A model's results.
+    :return: language -> task type -> mean main score.
+    """
+    collected: dict[str, dict[str, list[float]]] = {}
+    for task in result.tasks.values():
+        if task.language is not None:
+            collected.setdefault(task.language, {}).setdefault(task.type, []).append(task.main_score)
+    return {
+        language: {kind: float(np.mean(values)) for kind, values in by_type.items()}
+        for language, by_type in collected.items()
+    }
+
+
+def language_table(
+    results: Sequence[ModelResult], languages: Sequence[str] | None = None, markdown: bool = False
+) -> str:
+    """Render scores per language and task type (rows) for every model (columns).
+
+    :param results: Model results.
+    :param languages: The languages to show, in this order (None: every language, sorted).
+    :param markdown: Render Markdown instead of aligned text.
+    :return: The table text ("" when no result has a language).
+    """
+    per_model = [language_scores(result) for result in results]
+    found = sorted({language for scores in per_model for language in scores})
+    if not found:
+        return ""
+    order = [t.value for t in TaskType]
+    header = ["Language", "Type", *(r.name for r in results)]
+    rows = []
+    for language in languages if languages is not None else found:
+        kinds = {kind for scores in per_model for kind in scores.get(language, {})}
+        for kind in sorted(kinds, key=lambda k: order.index(k) if k in order else 99):
+            cells = [_format_score(scores.get(language, {}).get(kind)) for scores in per_model]
+            rows.append([language, kind, *cells])
     return _render(header, rows, markdown)
 
 

@@ -302,3 +302,48 @@ def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
     # Sort by score descending, then by column index so the order is deterministic.
     order = np.lexsort((candidates, -candidate_scores), axis=1)
     return np.take_along_axis(candidates, order, axis=1)
+
+
+def nearest_rows(queries: np.ndarray, candidates: np.ndarray, block: int = 4096) -> np.ndarray:
+    """Index of each query's most cosine-similar candidate (the first one on ties).
+
+    :param queries: `(n, dim)` array.
+    :param candidates: `(m, dim)` array, `m >= 1`.
+    :param block: Queries per matrix product (bounds memory at `block * m` floats).
+    :return: `(n,)` int64 indices into `candidates`.
+    :raises ValueError: If the widths differ or there are no candidates.
+    """
+    left, right = unit_rows(queries), unit_rows(candidates)
+    if left.shape[1] != right.shape[1] or len(right) == 0:
+        raise ValueError(f"Cannot match {left.shape} queries against {right.shape} candidates.")
+    out = np.empty(len(left), dtype=np.int64)
+    for start in range(0, len(left), block):
+        out[start : start + block] = np.argmax(left[start : start + block] @ right.T, axis=1)
+    return out
+
+
+def bitext_scores(predicted: np.ndarray) -> dict[str, float]:
+    """Bitext-mining scores of predicted partner indices when sentence `i`'s gold partner is `i`.
+
+    Equal to scikit-learn's `accuracy_score` and the `average="weighted"` precision / recall / F1 of
+    `(gold=arange(n), predicted)` as MTEB computes them: every gold index has support 1, so the weighted
+    F1 is the mean over gold indices `c` of `2 / (1 + times c was predicted)` where `c` was found, else 0.
+
+    :param predicted: `(n,)` predicted indices in `[0, n)`.
+    :return: accuracy, precision, recall, f1 (0-1).
+    :raises ValueError: For an empty array or an index out of range.
+    """
+    predicted = np.asarray(predicted, dtype=np.int64)
+    n = len(predicted)
+    if n == 0 or predicted.min() < 0 or predicted.max() >= n:
+        raise ValueError(f"Expected {n} predictions in [0, {n}).")
+    hit = predicted == np.arange(n)
+    times = np.bincount(predicted, minlength=n).astype(np.float64)
+    precision = np.where(hit, 1.0 / np.maximum(times, 1.0), 0.0)
+    f1 = np.where(hit, 2.0 / (1.0 + times), 0.0)
+    return {
+        "accuracy": float(hit.mean()),
+        "precision": float(precision.mean()),
+        "recall": float(hit.mean()),
+        "f1": float(f1.mean()),
+    }

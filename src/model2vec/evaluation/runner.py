@@ -151,6 +151,7 @@ def evaluate_model(
             scores=scores,
             n_texts=len(texts),
             encode_seconds=seconds,
+            language=task.spec.language,
         )
     return result
 

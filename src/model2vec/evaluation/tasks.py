@@ -1,10 +1,13 @@
-"""The five task types: which texts each needs, and how its embeddings are scored (MTEB conventions).
+"""The task types: which texts each needs, and how its embeddings are scored (MTEB conventions).
 
 A task is loaded once and can then score any number of models. It never calls a model itself: the
 runner encodes `task.texts()` (each distinct text once) and hands the task an `EmbeddingLookup`.
 
 Conventions, and where they come from (scores are reported x100, like the MTEB leaderboard):
 
+- BitextMining: for each `sentence1`, the `sentence2` of the same file with the highest cosine
+  similarity; weighted F1 over the gold indices (scikit-learn's `average="weighted"`, as MTEB), with
+  accuracy, precision and recall also reported.
 - STS: Spearman correlation of the cosine similarity of each pair with the gold score.
 - Classification: logistic regression (scikit-learn, `max_iter=100`) trained on embeddings of a sampled
   training subset, accuracy on the whole test split, averaged over `n_experiments` subsets. Each subset
@@ -38,6 +41,7 @@ from model2vec.evaluation.data import (
     TaskSpec,
     TaskType,
     distinct,
+    load_bitext,
     load_labelled,
     load_pairs,
     load_retrieval,
@@ -45,8 +49,10 @@ from model2vec.evaluation.data import (
 from model2vec.evaluation.metrics import (
     average_precision,
     best_threshold_scores,
+    bitext_scores,
     map_at_k,
     ndcg_at_k,
+    nearest_rows,
     paired_cosine,
     pearson,
     recall_at_k,
@@ -134,6 +140,7 @@ class TaskResult:
     :param scores: All metrics x100 (plus counts such as `n_texts`).
     :param n_texts: Distinct texts encoded.
     :param encode_seconds: Wall time spent encoding them.
+    :param language: The task's language, when the suite records one.
     """
 
     name: str
@@ -142,10 +149,11 @@ class TaskResult:
     scores: dict[str, float] = field(default_factory=dict)
     n_texts: int = 0
     encode_seconds: float = 0.0
+    language: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-serialisable form."""
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "type": self.type,
             "main_score": self.main_score,
@@ -153,6 +161,9 @@ class TaskResult:
             "n_texts": self.n_texts,
             "encode_seconds": self.encode_seconds,
         }
+        if self.language is not None:
+            data["language"] = self.language
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskResult:
@@ -167,6 +178,7 @@ class TaskResult:
             scores={str(k): float(v) for k, v in data.get("scores", {}).items()},
             n_texts=int(data.get("n_texts", 0)),
             encode_seconds=float(data.get("encode_seconds", 0.0)),
+            language=None if data.get("language") is None else str(data["language"]),
         )
 
 
@@ -194,6 +206,29 @@ class Task(ABC):
     @abstractmethod
     def score(self, embeddings: EmbeddingLookup) -> dict[str, float]:
         """All metrics (x100) from the embeddings of `texts()`; the headline one is under "main_score"."""
+
+
+class BitextMiningTask(Task):
+    """Bitext mining: find each sentence's translation among all the other side's sentences."""
+
+    def __init__(
+        self, spec: TaskSpec, settings: EvaluationSettings, data: tuple[list[str], list[str]] | None = None
+    ) -> None:
+        super().__init__(spec, settings)
+        self.first, self.second = data if data is not None else load_bitext(spec.path)
+        if len(self.first) != len(self.second) or len(self.first) < 2:
+            raise ValueError(f"Bitext mining task {spec.name} needs at least 2 aligned pairs.")
+
+    def texts(self) -> list[str]:  # noqa: D102 - documented on Task
+        return distinct(self.first + self.second)
+
+    def score(self, embeddings: EmbeddingLookup) -> dict[str, float]:  # noqa: D102
+        scores = bitext_scores(nearest_rows(embeddings(self.first), embeddings(self.second)))
+        return {
+            "main_score": 100 * scores["f1"],
+            **{name: 100 * value for name, value in scores.items()},
+            "n_pairs": float(len(self.first)),
+        }
 
 
 class STSTask(Task):
@@ -405,6 +440,7 @@ class RetrievalTask(Task):
 
 
 _TASK_CLASSES: dict[TaskType, type[Task]] = {
+    TaskType.BITEXT_MINING: BitextMiningTask,
     TaskType.STS: STSTask,
     TaskType.CLASSIFICATION: ClassificationTask,
     TaskType.PAIR_CLASSIFICATION: PairClassificationTask,
