@@ -19,7 +19,7 @@ for _module, _package in (("sklearn", "scikit-learn"), ("skops.io", "skops")):
             f"model2vec.inference needs {_package} ({_error}); install it with: {INFERENCE_EXTRA}"
         ) from _error
 
-from model2vec.inference.evaluation import evaluate_single_or_multi_label  # noqa: E402
+from model2vec.inference.evaluation import evaluate_regression, evaluate_single_or_multi_label  # noqa: E402
 from model2vec.inference.model import StaticModelPipeline, load_head, save_head  # noqa: E402
 from model2vec.inference.trust import UntrustedTypesError, allowed_type, check_head_file  # noqa: E402
 
@@ -28,6 +28,7 @@ __all__ = [
     "UntrustedTypesError",
     "allowed_type",
     "check_head_file",
+    "evaluate_regression",
     "evaluate_single_or_multi_label",
     "load_head",
     "save_head",

@@ -60,3 +60,46 @@ def evaluate_single_or_multi_label(
         np.asarray(y), np.asarray(predictions), output_dict=output_dict, zero_division=0
     )
     return result
+
+
+def evaluate_regression(predictions: Sequence[Any] | np.ndarray, y: Sequence[Any] | np.ndarray) -> dict[str, float]:
+    """Score predicted values against true values (one column, or several averaged uniformly).
+
+    :param predictions: Predicted values, `(n,)` or `(n, k)`.
+    :param y: True values of the same shape (a `(n,)` column against `(n, 1)` predictions is accepted).
+    :return: `mse`, `rmse`, `mae`, `r2` (scikit-learn's `r2_score`), `pearson` and `spearman` (mean over
+        columns). A correlation is NaN where a column is constant or there are fewer than two rows.
+    :raises ValueError: If the shapes differ, there are no rows, or a value is NaN or infinite.
+    """
+    from scipy.stats import spearmanr
+    from sklearn.metrics import r2_score
+
+    predicted = np.asarray(predictions, dtype=np.float64)
+    true = np.asarray(y, dtype=np.float64)
+    predicted = predicted.reshape(len(predicted), -1) if predicted.ndim else predicted
+    true = true.reshape(len(true), -1) if true.ndim else true
+    if predicted.shape != true.shape or predicted.ndim != 2:
+        raise ValueError(f"Got predictions of shape {predicted.shape} for targets of shape {true.shape}.")
+    if len(true) == 0:
+        raise ValueError("Nothing to evaluate: no rows.")
+    if not (np.isfinite(predicted).all() and np.isfinite(true).all()):
+        raise ValueError("Predictions and targets must be finite (no NaN or inf).")
+    errors = predicted - true
+    mse = float(np.mean(errors**2))
+    pearson, spearman = [], []
+    for column in range(true.shape[1]):
+        a, b = predicted[:, column], true[:, column]
+        if len(a) < 2 or a.std() == 0 or b.std() == 0:
+            pearson.append(float("nan"))
+            spearman.append(float("nan"))
+            continue
+        pearson.append(float(np.corrcoef(a, b)[0, 1]))
+        spearman.append(float(spearmanr(a, b).statistic))
+    return {
+        "mse": mse,
+        "rmse": float(np.sqrt(mse)),
+        "mae": float(np.mean(np.abs(errors))),
+        "r2": float(r2_score(true, predicted)) if len(true) > 1 else float("nan"),
+        "pearson": float(np.mean(pearson)),
+        "spearman": float(np.mean(spearman)),
+    }

@@ -16,7 +16,7 @@ import numpy as np
 
 from model2vec import format as fmt
 from model2vec.hub import push_saved, resolve_model_path
-from model2vec.inference.evaluation import evaluate_single_or_multi_label
+from model2vec.inference.evaluation import evaluate_regression, evaluate_single_or_multi_label
 from model2vec.inference.trust import UntrustedTypesError, check_head_file
 from model2vec.model import DEFAULT_MAX_LENGTH, StaticModel
 
@@ -71,25 +71,35 @@ def _head_is_multilabel(head: Any) -> bool:
     return getattr(binarizer, "y_type_", None) == "multilabel-indicator"
 
 
-def _pipeline_card(model_name: str, model: StaticModel) -> str:
+def _head_is_regressor(head: Any) -> bool:
+    """Tell whether a head is a scikit-learn regressor (predicts values, has no classes)."""
+    from sklearn.base import is_regressor
+
+    try:
+        return bool(is_regressor(head))
+    except (AttributeError, TypeError):  # not a scikit-learn estimator (a trusted custom head): a classifier
+        return False
+
+
+def _pipeline_card(model_name: str, model: StaticModel, kind: str = "classification") -> str:
     """Write the model card of a pipeline: the static model's card plus how to load the pipeline."""
     language = [model.language] if isinstance(model.language, str) else model.language
     card = fmt.model_card(
         model_name,
         model.base_model_name,
         language,
-        extra_description="This repository also holds a scikit-learn classification head (`pipeline.skops`).",
+        extra_description=f"This repository also holds a scikit-learn {kind} head (`pipeline.skops`).",
     )
     return (
         card
         + f"""
-## Classification pipeline
+## {kind.capitalize()} pipeline
 
 ```python
 from model2vec.inference import StaticModelPipeline
 
 pipeline = StaticModelPipeline.from_pretrained("{model_name}")
-labels = pipeline.predict(["It's dangerous to go alone!"])
+predictions = pipeline.predict(["It's dangerous to go alone!"])
 ```
 
 Prediction needs only numpy and scikit-learn: `pip install "model2vec[inference]"`.
@@ -98,11 +108,13 @@ Prediction needs only numpy and scikit-learn: `pip install "model2vec[inference]
 
 
 class StaticModelPipeline:
-    """A static model followed by a scikit-learn classifier head.
+    """A static model followed by a scikit-learn classifier (or regressor) head.
 
     :param model: The static model; its `encode` output (normalised or not, per `model.normalize`) is
         exactly what the head receives.
-    :param head: A fitted scikit-learn classifier with `predict` and `predict_proba`.
+    :param head: A fitted scikit-learn classifier with `predict` and `predict_proba`, or a fitted
+        regressor (then `predict` returns floats, `evaluate` regression metrics, and there are no
+        classes or probabilities).
     :param multilabel_classes: For a multi-label head (fitted on a 0/1 indicator matrix): the label of each
         output column. None for a single-label head, or to use the column indices as labels.
     """
@@ -110,6 +122,7 @@ class StaticModelPipeline:
     def __init__(self, model: StaticModel, head: Any, multilabel_classes: Sequence[Any] | None = None) -> None:
         self.model = model
         self.head = head
+        self.is_regressor = _head_is_regressor(head)
         self.multilabel = multilabel_classes is not None or _head_is_multilabel(head)
         if self.multilabel and multilabel_classes is None:
             n_outputs = int(getattr(head, "n_outputs_", len(getattr(head, "classes_", []))))
@@ -123,7 +136,9 @@ class StaticModelPipeline:
 
     @property
     def classes_(self) -> np.ndarray:
-        """The labels the head can predict."""
+        """The labels the head can predict (a regression pipeline has none: AttributeError)."""
+        if self.is_regressor:
+            raise AttributeError("A regression pipeline predicts values; it has no classes_.")
         if self.multilabel_classes is not None:
             return np.asarray(self.multilabel_classes)
         classes: np.ndarray = np.asarray(self.head.classes_)
@@ -183,7 +198,8 @@ class StaticModelPipeline:
             settings = {"multilabel_classes": self.multilabel_classes, "head": type(self.head).__name__}
             (staging / PIPELINE_CONFIG_FILE).write_text(json.dumps(settings, indent=4) + "\n", encoding="utf-8")
             # Replaces the plain static-model card written with the model.
-            (staging / fmt.README_FILE).write_text(_pipeline_card(name, self.model), encoding="utf-8")
+            kind = "regression" if self.is_regressor else "classification"
+            (staging / fmt.README_FILE).write_text(_pipeline_card(name, self.model, kind), encoding="utf-8")
 
         # One staging folder for the model and the head, swapped in together (see `format.save_folder`).
         self.model.save_pretrained(target, model_name=name, _extra=add_pipeline_files)
@@ -245,8 +261,10 @@ class StaticModelPipeline:
         :param max_length: Tokens used per text; None for no limit.
         :return: `(n, n_classes)` probabilities, columns in the order of `classes_`. For a multi-label
             head each column is an independent probability.
-        :raises TypeError: If an item of X is not a str.
+        :raises TypeError: If an item of X is not a str, or the head is a regressor (no probabilities).
         """
+        if self.is_regressor:
+            raise TypeError("A regression pipeline has no probabilities; use predict for its values.")
         embeddings = self._encode(
             X, show_progress_bar, batch_size, use_multiprocessing, multiprocessing_threshold, max_length
         )
@@ -279,6 +297,7 @@ class StaticModelPipeline:
         :param max_length: Tokens used per text; None for no limit.
         :param threshold: Multi-label only: a label is predicted when its probability is at least this.
         :return: A 1-D array of labels, or for a multi-label head one list of labels per text (possibly empty).
+            A regression head gives floats: `(n,)` for one target, `(n, k)` for k targets.
         :raises TypeError: If an item of X is not a str.
         """
         if self.multilabel:
@@ -291,6 +310,9 @@ class StaticModelPipeline:
             X, show_progress_bar, batch_size, use_multiprocessing, multiprocessing_threshold, max_length
         )
         if len(embeddings) == 0:
+            if self.is_regressor:
+                outputs = int(getattr(self.head, "n_outputs_", 1))
+                return np.zeros((0,) if outputs == 1 else (0, outputs), dtype=np.float32)
             return np.asarray([], dtype=self.classes_.dtype)
         predictions: np.ndarray = np.asarray(self.head.predict(embeddings))
         return predictions
@@ -305,8 +327,12 @@ class StaticModelPipeline:
     ) -> str | dict[str, Any]:
         """Predict X and return scikit-learn's classification report against the true labels y.
 
+        A regression pipeline returns `evaluate_regression`'s metrics (mse, rmse, mae, r2, pearson,
+        spearman) as a dict instead.
+
         :param X: Texts.
-        :param y: True labels (or lists of labels for a multi-label pipeline), one per text.
+        :param y: True labels (or lists of labels for a multi-label pipeline), one per text; true values
+            for a regression pipeline.
         :param batch_size: Texts encoded per batch.
         :param threshold: Multi-label decision threshold.
         :param output_dict: Return a dict instead of text.
@@ -316,4 +342,6 @@ class StaticModelPipeline:
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} texts but y has {len(y)} labels; they must match.")
         predictions = self.predict(X, batch_size=batch_size, threshold=threshold)
+        if self.is_regressor:
+            return evaluate_regression(predictions, y)
         return evaluate_single_or_multi_label(predictions, y, output_dict=output_dict)

@@ -1,4 +1,6 @@
-"""Fine-tune static models: classifiers and similarity heads, exported as torch-free pipelines.
+"""Fine-tune static models: classifiers, regressors, similarity, pair and retrieval training.
+
+Classifiers and regressors export torch-free pipelines; the others export a plain static model.
 
 Needs torch, scikit-learn and skops (the `train` extra).
 """
@@ -19,6 +21,13 @@ for _module, _package in (("torch", "torch"), ("sklearn", "scikit-learn"), ("sko
 
 from model2vec.train.base import FinetunableStaticModel, TextDataset  # noqa: E402
 from model2vec.train.classifier import StaticModelForClassification  # noqa: E402
+from model2vec.train.regression import StaticModelForRegression  # noqa: E402
 from model2vec.train.similarity import StaticModelForSimilarity  # noqa: E402
 
-__all__ = ["FinetunableStaticModel", "StaticModelForClassification", "StaticModelForSimilarity", "TextDataset"]
+__all__ = [
+    "FinetunableStaticModel",
+    "StaticModelForClassification",
+    "StaticModelForRegression",
+    "StaticModelForSimilarity",
+    "TextDataset",
+]

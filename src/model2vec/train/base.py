@@ -73,6 +73,37 @@ def pad_batch(token_ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Te
     return ids, lengths
 
 
+class PackedTokens:
+    """Token ids of many texts in one flat array, so a batch is gathered without padding.
+
+    Pair and retrieval training pool with `embedding_bag` over these flat ids: memory grows with the
+    batch's real tokens, not with batch size times the longest text.
+
+    :param token_ids: One list of ids per text (may be empty).
+    """
+
+    def __init__(self, token_ids: Sequence[Sequence[int]]) -> None:
+        lengths = np.fromiter((len(ids) for ids in token_ids), dtype=np.int64, count=len(token_ids))
+        self.bounds = np.zeros(len(token_ids) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=self.bounds[1:])
+        self.ids = np.fromiter(itertools.chain.from_iterable(token_ids), dtype=np.int64, count=int(self.bounds[-1]))
+
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
+
+    def batch(self, rows: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gather some texts' ids.
+
+        :param rows: Text indices.
+        :return: `(flat ids, lengths)`: the texts' ids concatenated, and each text's number of ids.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        starts, ends = self.bounds[rows], self.bounds[rows + 1]
+        pieces = [self.ids[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+        flat = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+        return torch.from_numpy(flat), torch.from_numpy(ends - starts)
+
+
 class TextDataset(torch.utils.data.Dataset[tuple[list[int], torch.Tensor]]):
     """Tokenised texts with their targets, for a torch `DataLoader`.
 
@@ -320,6 +351,57 @@ class FinetunableStaticModel(nn.Module):
             means = nn.functional.normalize(means, dim=1, eps=NORM_EPS)
         return means
 
+    def embed_flat(self, flat_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Pool texts given as concatenated ids (see `PackedTokens`): the same vectors as `embed`.
+
+        Uses `embedding_bag`, so no padded `(n, longest, dim)` tensor is ever built.
+
+        :param flat_ids: All texts' ids, concatenated.
+        :param lengths: Each text's number of ids (0 gives a zero vector).
+        :return: `(n, dim)` vectors, L2-normalised when `normalize`.
+        """
+        device = self.device
+        flat_ids, lengths = flat_ids.to(device), lengths.to(device)
+        offsets = torch.zeros_like(lengths)
+        if len(lengths) > 1:
+            offsets[1:] = torch.cumsum(lengths[:-1], dim=0)
+        weights = self.token_weights[flat_ids] if self.token_weights is not None else None
+        sums = nn.functional.embedding_bag(
+            flat_ids, self.embeddings.weight, offsets, mode="sum", per_sample_weights=weights
+        )
+        means = sums / lengths.clamp(min=1).to(sums.dtype)[:, None]
+        if self.normalize:
+            means = nn.functional.normalize(means, dim=1, eps=NORM_EPS)
+        return means
+
+    def embed_packed(self, packed: PackedTokens, rows: Sequence[int] | np.ndarray) -> torch.Tensor:
+        """Pool some texts of a `PackedTokens` (with gradients when training).
+
+        :param packed: The tokenised texts.
+        :param rows: Which texts.
+        :return: `(len(rows), dim)` vectors.
+        """
+        return self.embed_flat(*packed.batch(rows))
+
+    def embed_all(self, packed: PackedTokens, batch_size: int = 4096) -> torch.Tensor:
+        """Pool every text of a `PackedTokens` without gradients (for validation and prediction).
+
+        :param packed: The tokenised texts.
+        :param batch_size: Texts per batch.
+        :return: `(len(packed), dim)` vectors on the model's device.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                parts = [
+                    self.embed_packed(packed, np.arange(start, min(start + batch_size, len(packed))))
+                    for start in range(0, len(packed), batch_size)
+                ]
+        finally:
+            self.train(was_training)
+        return torch.cat(parts) if parts else torch.zeros((0, self.embed_dim), device=self.device)
+
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Head output and pooled vectors of a padded batch.
 
@@ -413,6 +495,53 @@ class FinetunableStaticModel(nn.Module):
 
         :return: A history dict: per-epoch train loss and validation score, the best epoch and seconds.
         """
+        train_targets = train_targets.to(device)
+        val_targets = val_targets.to(device)
+
+        def step_loss(chunk: np.ndarray) -> torch.Tensor:
+            ids, lengths = pad_batch([train_ids[i] for i in chunk], self.pad_id)
+            logits, _ = self(ids.to(device), lengths.to(device))
+            return loss_fn(logits, train_targets[torch.as_tensor(chunk, device=device)])
+
+        return self._optimize(
+            n_train=len(train_ids),
+            step_loss=step_loss,
+            validate=lambda: self._score(val_ids, val_targets, score_fn, loss_fn, device),
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            min_epochs=min_epochs,
+            max_epochs=max_epochs,
+            early_stopping_patience=early_stopping_patience,
+            device=device,
+            random_seed=random_seed,
+            show_progress_bar=show_progress_bar,
+        )
+
+    def _optimize(
+        self,
+        *,
+        n_train: int,
+        step_loss: Callable[[np.ndarray], torch.Tensor],
+        validate: Callable[[], tuple[float, float]],
+        learning_rate: float,
+        batch_size: int,
+        min_epochs: int,
+        max_epochs: int | None,
+        early_stopping_patience: int | None,
+        device: torch.device,
+        random_seed: int,
+        show_progress_bar: bool,
+    ) -> dict[str, Any]:
+        """Run the training loop every trainer shares: Adam over shuffled batches, validation each epoch.
+
+        An epoch improves when its validation score (higher is better) beats the best so far, or ties it
+        with a lower validation loss; the best epoch's parameters are restored at the end.
+
+        :param n_train: Number of training items; batches are shuffled index chunks of `range(n_train)`.
+        :param step_loss: The loss of one batch, given its item indices (called in training mode).
+        :param validate: `(score, loss)` of the current parameters on the validation data.
+        :return: A history dict: per-epoch train loss, validation loss and score, the best epoch, seconds.
+        """
         import time
 
         torch.manual_seed(random_seed)
@@ -420,8 +549,6 @@ class FinetunableStaticModel(nn.Module):
         self.to(device)
         parameters = [p for p in self.parameters() if p.requires_grad]
         optimizer = torch.optim.Adam(parameters, lr=learning_rate)
-        train_targets = train_targets.to(device)
-        val_targets = val_targets.to(device)
         best: tuple[float, float] = (-math.inf, -math.inf)
         best_epoch, best_state = -1, copy.deepcopy(self.state_dict())
         history: dict[str, Any] = {"train_loss": [], "val_loss": [], "val_score": []}
@@ -432,17 +559,15 @@ class FinetunableStaticModel(nn.Module):
         for epoch in bar:
             self.train()
             losses = []
-            chunks = np.array_split(rng.permutation(len(train_ids)), math.ceil(len(train_ids) / batch_size))
+            chunks = np.array_split(rng.permutation(n_train), math.ceil(n_train / batch_size))
             # A per-batch bar too: on large data one epoch takes long enough to want progress inside it.
             for chunk in progress_bar(chunks, desc=f"Epoch {epoch + 1}", leave=False, disable=not show_progress_bar):
-                ids, lengths = pad_batch([train_ids[i] for i in chunk], self.pad_id)
-                logits, _ = self(ids.to(device), lengths.to(device))
-                loss = loss_fn(logits, train_targets[torch.as_tensor(chunk, device=device)])
+                loss = step_loss(chunk)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
                 losses.append(float(loss.detach()))
-            score, val_loss = self._score(val_ids, val_targets, score_fn, loss_fn, device)
+            score, val_loss = validate()
             history["train_loss"].append(float(np.mean(losses)))
             history["val_loss"].append(val_loss)
             history["val_score"].append(score)
