@@ -21,12 +21,14 @@ for _module, _package in (("torch", "torch"), ("sklearn", "scikit-learn"), ("sko
 
 from model2vec.train.base import FinetunableStaticModel, TextDataset  # noqa: E402
 from model2vec.train.classifier import StaticModelForClassification  # noqa: E402
+from model2vec.train.pairs import StaticModelForPairSimilarity  # noqa: E402
 from model2vec.train.regression import StaticModelForRegression  # noqa: E402
 from model2vec.train.similarity import StaticModelForSimilarity  # noqa: E402
 
 __all__ = [
     "FinetunableStaticModel",
     "StaticModelForClassification",
+    "StaticModelForPairSimilarity",
     "StaticModelForRegression",
     "StaticModelForSimilarity",
     "TextDataset",
