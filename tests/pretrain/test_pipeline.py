@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from model2vec import StaticModel
 from model2vec.pretrain import PretrainConfig, TrainConfig, pretrain, read_features
@@ -82,3 +83,16 @@ def test_pretrain_with_function_targets_matches_the_teachers_own(teacher_folder:
     assert model.dim == plain.dim == 4
     report = json.loads((tmp_path / "b" / "pretrain.json").read_text())
     assert report["targets"].startswith("function:")
+
+
+def test_pretrain_prunes_tokens_the_corpus_does_not_use(teacher_folder: Path, tmp_path: Path) -> None:
+    config = PretrainConfig(
+        max_length=16, shard_size=25, train=TrainConfig(max_epochs=1, batch_size=16), pca_dims=4, min_token_count=1
+    )
+    model = pretrain(corpus(30), tmp_path / "m", teacher=teacher_folder, config=config, show_progress_bar=False)
+    report = model.config["pretrain"]["vocabulary"]
+    assert report["kept"] < report["teacher"] and model.tokenizer.get_vocab_size() == len(model.embedding)
+    used = {token for text in corpus(30) for token in model.tokenizer.encode(text).tokens}
+    assert used <= set(model.tokenizer.get_vocab())
+    with pytest.raises(ValueError, match="min_token_count"):
+        PretrainConfig(min_token_count=-1)

@@ -50,6 +50,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--min-words", type=int, default=5, help="Skip shorter paragraphs.")
     parser.add_argument("--max-length", type=int, default=128, help="Teacher tokens per paragraph.")
     parser.add_argument("--teacher-dtype", choices=("float32", "bfloat16"), default="float32")
+    parser.add_argument(
+        "--min-token-count",
+        type=int,
+        default=0,
+        help="Drop tokens seen fewer times in the corpus before training (0: keep the teacher's vocabulary).",
+    )
     parser.add_argument("--new-words", type=int, default=0, help="Frequent corpus words to add to the vocabulary.")
     parser.add_argument("--loss", choices=("cosine", "mse", "contrastive"), default="cosine")
     parser.add_argument("--epochs", type=int, default=10, help="Maximum training epochs (early stopping).")
@@ -71,6 +77,7 @@ def _run(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         teacher_dtype=args.teacher_dtype,
         new_words=args.new_words,
+        min_token_count=args.min_token_count,
         train=TrainConfig(
             loss=args.loss,
             max_epochs=args.epochs,

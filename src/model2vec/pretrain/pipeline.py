@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from model2vec.distill.postprocess import PCADims
 from model2vec.model import StaticModel, quantize_model
 from model2vec.pretrain.featurize import featurize, read_features
@@ -38,6 +40,10 @@ class PretrainConfig:
     :param keep_token_weights: Fold the learned per-token weights into the rows before re-regularising.
         Off by default: the SIF weights from corpus counts replace them, which scored higher on the
         dev suite (docs/pretrain.md).
+    :param min_token_count: Before training, drop the tokens that occur fewer than this many times in
+        the featurised texts (`model2vec.pruning.prune_vocabulary`; special tokens and single characters
+        stay). 0 keeps the teacher's whole vocabulary. Large multilingual vocabularies shrink several
+        fold, and with them the model file, the tokenizer's memory and training time.
     """
 
     max_length: int = 128
@@ -50,6 +56,12 @@ class PretrainConfig:
     sif_coefficient: float | None = DEFAULT_SIF_COEFFICIENT
     quantize_to: str = "float16"
     keep_token_weights: bool = False
+    min_token_count: int = 0
+
+    def __post_init__(self) -> None:
+        value = self.min_token_count
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"min_token_count must be a non-negative int, got {value!r}.")
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-serialisable form."""
@@ -140,6 +152,9 @@ def pretrain(
         quantize_to="float32",
         show_progress_bar=show_progress_bar,
     )
+    vocabulary_size = base.tokenizer.get_vocab_size()
+    if config.min_token_count:
+        base = _prune_to_corpus(base, texts, config.min_token_count)
     timings["distill_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -153,6 +168,7 @@ def pretrain(
         "corpus_texts": len(texts),
         "new_words": 0 if words is None else len(words),
         "best_validation_loss": result.best_validation_loss,
+        "vocabulary": {"teacher": vocabulary_size, "kept": model.tokenizer.get_vocab_size()},
     }
     model = quantize_model(model, quantize_to=config.quantize_to)
     model.save_pretrained(output)
@@ -167,3 +183,12 @@ def pretrain(
     }
     (output / "pretrain.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     return model
+
+
+def _prune_to_corpus(model: StaticModel, texts: list[str], min_count: int) -> StaticModel:
+    """Keep the tokens that occur at least `min_count` times in `texts` (see `PretrainConfig.min_token_count`)."""
+    from model2vec.pretrain.train import tokenize_texts
+    from model2vec.pruning import prune_vocabulary
+
+    counts = np.bincount(tokenize_texts(model, texts).ids, minlength=model.tokenizer.get_vocab_size())
+    return prune_vocabulary(model, counts >= min_count)
