@@ -23,6 +23,7 @@ from model2vec.train.base import FinetunableStaticModel, TextDataset  # noqa: E4
 from model2vec.train.classifier import StaticModelForClassification  # noqa: E402
 from model2vec.train.pairs import StaticModelForPairSimilarity  # noqa: E402
 from model2vec.train.regression import StaticModelForRegression  # noqa: E402
+from model2vec.train.retrieval import StaticModelForRetrieval  # noqa: E402
 from model2vec.train.similarity import StaticModelForSimilarity  # noqa: E402
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "StaticModelForClassification",
     "StaticModelForPairSimilarity",
     "StaticModelForRegression",
+    "StaticModelForRetrieval",
     "StaticModelForSimilarity",
     "TextDataset",
 ]
