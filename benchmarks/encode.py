@@ -9,6 +9,8 @@ through constraints.txt so nothing heavy is resolved.
     .venv/bin/python benchmarks/encode.py --quick    # smaller inputs, 3 repetitions
     .venv/bin/python benchmarks/encode.py --stream   # also: 2M texts from a generator, peak memory
     .venv/bin/python benchmarks/encode.py --numpy-path   # also: ours without the compiled kernels
+    .venv/bin/python benchmarks/encode.py --multilingual --model models/multilingual-pretrained
+        # 100k sentences of the multilingual corpus (all its languages), sentences only, no teacher row
     .venv/bin/python benchmarks/encode.py --baseline-src /tmp/old   # also: an earlier checkout of ours
         (regression check: `git worktree add /tmp/old <commit>`, then build its kernels with
         `cd /tmp/old && /work/main/.venv/bin/python setup.py build_ext --inplace`)
@@ -89,6 +91,24 @@ def make_data(n_sentences: int, n_docs: int) -> tuple[Path, Path]:
     return sentences_path, docs_path
 
 
+MULTILINGUAL_CORPUS = SHARED / "data" / "multilingual" / "corpus" / "corpus.tsv.gz"
+
+
+def make_multilingual_data(n_sentences: int, seed: int = 0) -> Path:
+    """A seeded random sample of the multilingual corpus's sentences, every language in its share (cached)."""
+    import numpy as np
+
+    path = RESULTS / f"encode_multilingual_{n_sentences}.json"
+    if path.exists():
+        return path
+    with gzip.open(MULTILINGUAL_CORPUS, "rt", encoding="utf-8") as handle:
+        texts = [line.rstrip("\n").split("\t", 1)[1] for line in handle]
+    rows = np.random.default_rng(seed).choice(len(texts), size=min(n_sentences, len(texts)), replace=False)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([texts[i] for i in rows.tolist()], ensure_ascii=False))
+    return path
+
+
 def run(python: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, float]:
     """Run one worker (with extra environment variables `env`) and return its JSON result."""
     environment = {**os.environ, **env} if env else None
@@ -100,7 +120,7 @@ def run(python: Path, *args: str, env: dict[str, str] | None = None) -> dict[str
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def largest_difference(path: Path) -> dict[str, float]:
+def largest_difference(path: Path, model_path: Path = MODEL) -> dict[str, float]:
     """Largest absolute difference, over every text in `path`, between our encode (pipelined and in one
     thread) and the textbook definition: tokenise, keep 512 tokens, drop unknown, mean in float64, normalise.
     """
@@ -109,7 +129,7 @@ def largest_difference(path: Path) -> dict[str, float]:
     from model2vec import StaticModel
 
     texts = json.loads(path.read_text())
-    model = StaticModel.from_pretrained(MODEL)
+    model = StaticModel.from_pretrained(model_path)
     table = model.embedding.astype(np.float64)
     expected = np.zeros((len(texts), model.dim))
     for row, text in enumerate(texts):
@@ -145,11 +165,20 @@ def main() -> None:
         metavar="DIR",
         help="also time the model2vec in DIR/src (an earlier checkout), alternating with ours, as a regression check",
     )
+    parser.add_argument("--model", type=Path, default=MODEL, help=f"model folder (default {MODEL})")
+    parser.add_argument(
+        "--multilingual",
+        action="store_true",
+        help="100k sentences sampled from the multilingual corpus; sentence cases only, no teacher row",
+    )
     args = parser.parse_args()
     n_sentences, n_docs, reps = (20_000, 1_000, 3) if args.quick else (100_000, 5_000, args.reps)
-    if not MODEL.is_dir() or not CORPUS.is_dir():
-        sys.exit(f"needs {MODEL} and {CORPUS}")
+    model = args.model
+    if not model.is_dir() or not CORPUS.is_dir():
+        sys.exit(f"needs {model} and {CORPUS}")
     sentences, docs = make_data(n_sentences, n_docs)
+    if args.multilingual:
+        sentences = make_multilingual_data(n_sentences)
     reference = reference_python()
     pythons = {"reference": reference, "ours": OURS, "numpy": OURS}
     envs = {"numpy": {"MODEL2VEC_NO_KERNELS": "1"}}
@@ -163,21 +192,25 @@ def main() -> None:
         impls.append("baseline")
     cases = [("sentences", "single", sentences), ("sentences", "default", sentences), ("docs", "single", docs),
              ("docs", "default", docs)]  # fmt: skip
+    if args.multilingual:
+        cases = cases[:2]
     runs: dict[str, list[dict[str, float]]] = {}
     for rep in range(reps):
         for data_name, mode, path in cases:
             # Alternate which library goes first so drift on a shared machine hits both alike.
             order = impls if rep % 2 == 0 else impls[::-1]
             for impl in order:
-                result = run(pythons[impl], "--impl", "model2vec", "--model", str(MODEL), "--data", str(path),
+                result = run(pythons[impl], "--impl", "model2vec", "--model", str(model), "--data", str(path),
                              "--mode", mode, env=envs.get(impl))  # fmt: skip
                 runs.setdefault(f"{impl}/{data_name}/{mode}", []).append(result)
                 print(f"rep {rep} {impl:9s} {data_name:9s} {mode:7s} {result['n'] / result['encode_s']:>10.0f} texts/s",
                       flush=True)  # fmt: skip
     # Identical results: every benchmark text against the textbook definition (the acceptance is 1e-6).
-    difference = {"sentences": largest_difference(sentences), "docs": largest_difference(docs)}
-    teacher = run(OURS, "--impl", "teacher", "--model", str(teacher_folder()), "--data", str(sentences),
-                  "--limit", str(args.teacher_sample))  # fmt: skip
+    difference = {name: largest_difference(path, model) for name, _, path in cases[::2]}
+    teacher = {"n": 1, "encode_s": float("nan")}  # the multilingual teacher is timed by evaluate_multilingual.py
+    if not args.multilingual:
+        teacher = run(OURS, "--impl", "teacher", "--model", str(teacher_folder()), "--data", str(sentences),
+                      "--limit", str(args.teacher_sample))  # fmt: skip
 
     def speed(key: str) -> float:
         return median([r["n"] / r["encode_s"] for r in runs[key]])
@@ -218,7 +251,8 @@ def main() -> None:
         },
         "kernels_built": bool(runs["ours/sentences/default"][0].get("kernels")),
         "n_sentences": n_sentences,
-        "n_docs": n_docs,
+        "n_docs": 0 if args.multilingual else n_docs,
+        "model": str(model),
         "reps": reps,
         "command": " ".join([".venv/bin/python", "benchmarks/encode.py", *sys.argv[1:]]),
         "largest_difference_from_definition": difference,
@@ -226,7 +260,7 @@ def main() -> None:
         "runs": runs,  # every run's own figures, for checking the medians
     }
     if args.stream:
-        streamed = run(OURS, "--impl", "model2vec", "--model", str(MODEL), "--data", str(sentences), "--mode", "stream")
+        streamed = run(OURS, "--impl", "model2vec", "--model", str(model), "--data", str(sentences), "--mode", "stream")
         summary["stream"] = streamed
 
     print(f"\n{'case':22s} {'ours/s':>10s} {'reference/s':>12s} {'ratio':>7s} {'peak MB ours/ref':>17s}")
@@ -253,7 +287,7 @@ def main() -> None:
         print(
             f"stream: {s['n']} texts in {s['encode_s']:.1f}s, peak {s['above_model_mb']:.0f} MB above the loaded model"
         )
-    out = RESULTS / "encode.json"
+    out = RESULTS / ("encode-multilingual.json" if args.multilingual else "encode.json")
     out.write_text(json.dumps(summary, indent=2))
     print(f"\nwritten {out}\nreproduce: {summary['command']}")
 
