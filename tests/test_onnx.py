@@ -218,7 +218,7 @@ def test_failed_export_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.Monk
     def fail(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(onnx_module, "tokenizer_config", fail)
+    monkeypatch.setattr(onnx_module.files, "tokenizer_config", fail)
     with pytest.raises(OSError, match="disk full"):
         export(make_model(), tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
@@ -316,7 +316,9 @@ console.log(JSON.stringify({ ids: input_ids, embeddings: embeddings.tolist() }))
 """
 
 
-def run_transformers_js(folder: Path, texts: list[str], tmp_path: Path) -> tuple[list[list[int]], np.ndarray]:
+def run_transformers_js(
+    folder: Path, texts: list[str], tmp_path: Path, script_text: str = TRANSFORMERS_JS_SCRIPT
+) -> tuple[list[list[int]], np.ndarray]:
     """Load an exported folder from disk with transformers.js in Node; return its ids and embeddings."""
     node = shutil.which("node")
     if node is None:
@@ -324,7 +326,7 @@ def run_transformers_js(folder: Path, texts: list[str], tmp_path: Path) -> tuple
     if not (NODE_MODULES / "@huggingface" / "transformers").is_dir():
         pytest.skip(f"@huggingface/transformers is not installed in {NODE_MODULES}")
     script = tmp_path / "run.mjs"
-    script.write_text(TRANSFORMERS_JS_SCRIPT)
+    script.write_text(script_text)
     result = subprocess.run(
         [node, str(script), str(NODE_MODULES), str(folder.parent), folder.name, json.dumps(texts)],
         capture_output=True,
