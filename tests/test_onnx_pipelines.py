@@ -316,3 +316,50 @@ def test_transformers_js_feature_extraction_loads_a_padded_encoder(tmp_path: Pat
     texts = [t for t in TEXTS if model.tokenize([t])[0]]  # texts with known tokens (others are zero vectors)
     _, got = run_transformers_js(tmp_path / "exported", texts, tmp_path, PADDED_TRANSFORMERS_JS_SCRIPT)
     assert_matches(got, model.encode(texts))
+
+
+# -- the dev suite's sst2 and trec test sets -----------------------------------------------------------
+
+MODEL_FOLDER = REPO_ROOT / "models" / "minilm-distilled"
+CLASSIFICATION = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval" / "classification"
+
+
+def _split(task: str, name: str) -> tuple[list[str], list[Any]]:
+    rows = [json.loads(line) for line in (CLASSIFICATION / f"{task}.{name}.jsonl").read_text().splitlines() if line]
+    return [r["text"] for r in rows], [r["label"] for r in rows]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("task", ["sst2", "trec"])
+def test_exported_classifier_matches_the_pipeline_on_dev_test_sets(task: str, tmp_path: Path) -> None:
+    if not (CLASSIFICATION / f"{task}.train.jsonl").is_file():
+        pytest.skip(f"dev-suite classification data not found at {CLASSIFICATION}")
+    if not (MODEL_FOLDER / "model.safetensors").is_file():
+        pytest.skip(f"distilled default model not found at {MODEL_FOLDER} (run `make distill`)")
+    from model2vec.train import StaticModelForClassification
+
+    train_x, train_y = _split(task, "train")
+    test_x, _ = _split(task, "test")
+    # A short fit on a sample: the point is the export's agreement with the pipeline, not accuracy.
+    rng = np.random.default_rng(0)
+    sample = rng.choice(len(train_x), size=min(3000, len(train_x)), replace=False)
+    classifier = StaticModelForClassification.from_pretrained(MODEL_FOLDER, hidden_dim=64)
+    classifier.fit([train_x[i] for i in sample], [train_y[i] for i in sample], max_epochs=2, show_progress_bar=False)
+    pipeline = classifier.to_pipeline()
+    pipeline.save_pretrained(tmp_path / "pipe")
+    pipeline = StaticModelPipeline.from_pretrained(tmp_path / "pipe")
+    expected = pipeline.predict_proba(test_x)
+    predicted = pipeline.predict(test_x)
+    classes = np.asarray(pipeline.classes_)
+    for padded in (False, True):
+        path = export_pipeline(pipeline, tmp_path / f"onnx-{padded}", padded=padded)
+        # `encode` keeps the first 512 tokens; the graph's caller does the same.
+        if padded:
+            inputs = padded_inputs(pipeline.model.tokenizer, test_x, 0)
+            inputs = {name: value[:, :512] for name, value in inputs.items()}
+        else:
+            inputs = flat_inputs(pipeline.model.tokenize(test_x, max_length=512))
+        got = session(path).run(None, inputs)[0]
+        assert got.shape == expected.shape == (len(test_x), len(classes))
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+        assert np.array_equal(classes[got.argmax(axis=1)], predicted)
