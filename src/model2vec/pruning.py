@@ -46,7 +46,7 @@ def _is_character(piece: str, model: dict[str, Any]) -> bool:
 def _remap(node: Any, old_to_new: np.ndarray) -> Any:
     """Rewrite the token ids stored in post-processor / padding settings (`id`, `ids`, `pad_id`)."""
     if isinstance(node, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for key, value in node.items():
             if key in ("id", "pad_id") and isinstance(value, int) and not isinstance(value, bool):
                 out[key] = int(old_to_new[value]) if 0 <= value < len(old_to_new) and old_to_new[value] >= 0 else value
@@ -143,7 +143,8 @@ def _keep_mask(keep: Iterable[str] | Iterable[int] | np.ndarray, pieces: list[st
     if isinstance(keep, np.ndarray) and keep.dtype == bool:
         if keep.shape != (size,):
             raise ValueError(f"A keep mask needs one entry per token ({size}), got shape {keep.shape}.")
-        return keep.copy()
+        copied: np.ndarray = keep.copy()
+        return copied
     items = list(keep)
     mask = np.zeros(size, dtype=bool)
     if all(isinstance(item, str) for item in items):

@@ -96,3 +96,26 @@ def test_pretrain_prunes_tokens_the_corpus_does_not_use(teacher_folder: Path, tm
     assert used <= set(model.tokenizer.get_vocab())
     with pytest.raises(ValueError, match="min_token_count"):
         PretrainConfig(min_token_count=-1)
+
+
+def test_pretrain_from_a_given_base_equals_distilling_it(teacher_folder: Path, tmp_path: Path) -> None:
+    from model2vec.distill import distill
+
+    config = PretrainConfig(max_length=16, shard_size=25, train=TrainConfig(max_epochs=1, batch_size=16), pca_dims=4)
+    fresh = pretrain(corpus(30), tmp_path / "a", teacher=teacher_folder, config=config, show_progress_bar=False)
+    base = distill(teacher_folder, pca_dims=None, sif_coefficient=None, quantize_to="float32", show_progress_bar=False)
+    base.save_pretrained(tmp_path / "base")
+    reused = pretrain(
+        corpus(30),
+        tmp_path / "b",
+        teacher=teacher_folder,
+        config=config,
+        show_progress_bar=False,
+        base=tmp_path / "base",
+    )
+    np.testing.assert_array_equal(reused.encode(corpus(5)), fresh.encode(corpus(5)))
+    with pytest.raises(ValueError, match="new_words"):
+        pretrain(
+            corpus(30), tmp_path / "c", teacher=teacher_folder, show_progress_bar=False, base=base,
+            config=PretrainConfig(max_length=16, shard_size=25, new_words=2),
+        )  # fmt: skip

