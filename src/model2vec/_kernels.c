@@ -4,6 +4,9 @@
  * StrIndex (further down): the word cache's index, a compact str -> number hash table that can also
  *     split texts at spaces and look the words up in one pass.
  *
+ * scan_unigram_vocab and UnigramVocab (at the end): a tokenizer.json's Unigram vocabulary read without
+ *     the Rust model, and its exact Viterbi segmentation (for large multilingual vocabularies).
+ *
  * segment_sums(table, ids, offsets, weights, mapping, out)
  *     out[t] = sum over k in [offsets[t], offsets[t+1]) of w(ids[k]) * table[row(ids[k])], in float32,
  *     adding the rows strictly in token order: ((r0 + r1) + r2) + ... with r0 written, not added to 0.
@@ -18,7 +21,10 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* True when the buffer's format is one item of `kind` ('f' float, 'i' signed int) and `size` bytes. */
@@ -32,7 +38,7 @@ static int has_format(const Py_buffer *view, char kind, Py_ssize_t size)
     if (code == '\0' || format[1] != '\0' || view->itemsize != size)
         return 0;
     if (kind == 'f')
-        return size == 2 ? code == 'e' : code == 'f';
+        return size == 2 ? code == 'e' : size == 4 ? code == 'f' : code == 'd';
     if (size == 1)
         return code == 'b';
     return code == 'q' || code == 'l' || code == 'i';
@@ -798,9 +804,745 @@ static PyTypeObject StrIndexType = {
     .tp_new = StrIndex_new,
 };
 
+/* ---------------------------------------------------------------------------------------------------
+ * Unigram tokenisation without the `tokenizers` Unigram model (see tokenization/unigram.py).
+ *
+ * scan_unigram_vocab(raw, start): parse the JSON array `[[piece, score], ...]` that starts at byte
+ *     `start` of `raw` (a tokenizer.json's model.vocab) into (blob, offsets, scores, end): the pieces'
+ *     UTF-8 bytes one after another, int64 bytes with their n + 1 boundaries, float64 bytes with the
+ *     scores, and the byte position after the array. Numbers are converted exactly as serde_json
+ *     (which `tokenizers` uses, without its float_roundtrip feature) converts them: the significant
+ *     digits are gathered in a u64 (digits past its range are dropped) and the value is that u64 as
+ *     a double, multiplied or divided once by a power of ten. That is not always the correctly rounded
+ *     value Python's float() gives (1 ulp off for about a quarter of XLM-R's scores), and the Viterbi
+ *     search below compares sums of scores, so only the same doubles give the same ids.
+ *     ValueError for anything serde_json would reject (the caller then uses the Rust tokenizer).
+ *
+ * UnigramVocab(blob, offsets, scores, unk_id): the pieces in an open-addressing hash (int32 ids,
+ *     FNV-1a over the UTF-8 bytes; a piece present twice maps to its last id, as in `tokenizers`).
+ *     segment(words) runs the Viterbi search of `tokenizers`' Unigram model on each word (a
+ *     pre-token): starts are visited left to right; from each, every piece that begins there, shortest
+ *     first, offers (best score at the start + its score) to the position where it ends, which takes
+ *     the offer when it has none yet or the offer is strictly greater; a start where no piece is
+ *     exactly its one character offers that character as unknown, scored min_score - 10. The best
+ *     path is read back from the end; runs of unknown nodes are fused into one string, and every
+ *     string of the path is looked up again (unk_id when absent). Returns (ids, counts): int32 bytes
+ *     with every word's ids in order and int64 bytes with the number of ids of each word.
+ * ------------------------------------------------------------------------------------------------- */
+
+static double pow10_table[309];
+
+static void init_pow10(void)
+{
+    char text[16];
+    for (int i = 0; i < 309; i++) {
+        snprintf(text, sizeof text, "1e%d", i);
+        pow10_table[i] = strtod(text, NULL); /* correctly rounded, like Rust's float literals */
+    }
+}
+
+typedef struct {
+    const unsigned char *data;
+    Py_ssize_t size, pos;
+} json_reader;
+
+static int peek(const json_reader *r) { return r->pos < r->size ? r->data[r->pos] : -1; }
+
+static void skip_space(json_reader *r)
+{
+    while (r->pos < r->size) {
+        unsigned char c = r->data[r->pos];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            break;
+        r->pos++;
+    }
+}
+
+static int expect(json_reader *r, unsigned char c)
+{
+    skip_space(r);
+    if (peek(r) != c)
+        return -1;
+    r->pos++;
+    return 0;
+}
+
+/* a * 10 + b would exceed `limit` (serde_json's overflow! check). */
+#define WOULD_OVERFLOW(a, b, limit) ((a) >= (limit) / 10 && ((a) > (limit) / 10 || (b) > (limit) % 10))
+
+static int number_from_parts(int positive, uint64_t significand, int32_t exponent, double *out)
+{
+    double f = (double)significand;
+    for (;;) {
+        uint32_t magnitude = exponent < 0 ? (uint32_t)0 - (uint32_t)exponent : (uint32_t)exponent;
+        if (magnitude < 309) {
+            if (exponent >= 0) {
+                f *= pow10_table[magnitude];
+                if (isinf(f))
+                    return -1;
+            } else {
+                f /= pow10_table[magnitude];
+            }
+            break;
+        }
+        if (f == 0.0)
+            break;
+        if (exponent >= 0)
+            return -1;
+        f /= 1e308;
+        exponent += 308;
+    }
+    *out = positive ? f : -f;
+    return 0;
+}
+
+static int read_exponent(json_reader *r, int positive, uint64_t significand, int32_t start, double *out)
+{
+    int positive_exp = 1;
+    int32_t exp;
+    r->pos++; /* the e or E */
+    if (peek(r) == '+') {
+        r->pos++;
+    } else if (peek(r) == '-') {
+        r->pos++;
+        positive_exp = 0;
+    }
+    if (peek(r) < '0' || peek(r) > '9')
+        return -1;
+    exp = peek(r) - '0';
+    r->pos++;
+    while (peek(r) >= '0' && peek(r) <= '9') {
+        int32_t digit = peek(r) - '0';
+        if (WOULD_OVERFLOW(exp, digit, INT32_MAX)) {
+            if (significand != 0 && positive_exp)
+                return -1;
+            while (peek(r) >= '0' && peek(r) <= '9')
+                r->pos++;
+            *out = positive ? 0.0 : -0.0;
+            return 0;
+        }
+        r->pos++;
+        exp = exp * 10 + digit;
+    }
+    if (positive_exp)
+        exp = start > INT32_MAX - exp ? INT32_MAX : start + exp;
+    else
+        exp = start < INT32_MIN + exp ? INT32_MIN : start - exp;
+    return number_from_parts(positive, significand, exp, out);
+}
+
+static int read_fraction(json_reader *r, int positive, uint64_t significand, int32_t exponent, double *out)
+{
+    int32_t after = 0;
+    r->pos++; /* the point */
+    while (peek(r) >= '0' && peek(r) <= '9') {
+        uint64_t digit = (uint64_t)(peek(r) - '0');
+        if (WOULD_OVERFLOW(significand, digit, UINT64_MAX)) {
+            while (peek(r) >= '0' && peek(r) <= '9')
+                r->pos++; /* further digits are dropped */
+            if (peek(r) == 'e' || peek(r) == 'E')
+                return read_exponent(r, positive, significand, exponent + after, out);
+            return number_from_parts(positive, significand, exponent + after, out);
+        }
+        r->pos++;
+        significand = significand * 10 + digit;
+        after--;
+    }
+    if (after == 0)
+        return -1;
+    if (peek(r) == 'e' || peek(r) == 'E')
+        return read_exponent(r, positive, significand, exponent + after, out);
+    return number_from_parts(positive, significand, exponent + after, out);
+}
+
+static int read_number(json_reader *r, double *out)
+{
+    int positive = 1;
+    uint64_t significand;
+    skip_space(r);
+    if (peek(r) == '-') {
+        r->pos++;
+        positive = 0;
+    }
+    if (peek(r) == '0') {
+        r->pos++;
+        if (peek(r) >= '0' && peek(r) <= '9')
+            return -1;
+        significand = 0;
+    } else if (peek(r) >= '1' && peek(r) <= '9') {
+        significand = (uint64_t)(peek(r) - '0');
+        r->pos++;
+        while (peek(r) >= '0' && peek(r) <= '9') {
+            uint64_t digit = (uint64_t)(peek(r) - '0');
+            if (WOULD_OVERFLOW(significand, digit, UINT64_MAX)) {
+                int32_t dropped = 0; /* integer digits past the u64 count as powers of ten */
+                while (peek(r) >= '0' && peek(r) <= '9') {
+                    r->pos++;
+                    dropped++;
+                }
+                if (peek(r) == '.')
+                    return read_fraction(r, positive, significand, dropped, out);
+                if (peek(r) == 'e' || peek(r) == 'E')
+                    return read_exponent(r, positive, significand, dropped, out);
+                return number_from_parts(positive, significand, dropped, out);
+            }
+            r->pos++;
+            significand = significand * 10 + digit;
+        }
+    } else {
+        return -1;
+    }
+    if (peek(r) == '.')
+        return read_fraction(r, positive, significand, 0, out);
+    if (peek(r) == 'e' || peek(r) == 'E')
+        return read_exponent(r, positive, significand, 0, out);
+    *out = positive ? (double)significand : -(double)significand; /* an integer, converted to f64 */
+    return 0;
+}
+
+static int hex4(json_reader *r, uint32_t *out)
+{
+    uint32_t value = 0;
+    if (r->pos + 4 > r->size)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = r->data[r->pos++];
+        value <<= 4;
+        if (c >= '0' && c <= '9')
+            value |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            value |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            value |= (uint32_t)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = value;
+    return 0;
+}
+
+/* Length of the valid UTF-8 sequence at data[0..available), 0 when invalid. */
+static Py_ssize_t utf8_sequence(const unsigned char *data, Py_ssize_t available)
+{
+    unsigned char c = data[0];
+    Py_ssize_t length;
+    uint32_t code, minimum;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        length = 2, code = c & 0x1f, minimum = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        length = 3, code = c & 0x0f, minimum = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        length = 4, code = c & 0x07, minimum = 0x10000;
+    } else {
+        return 0;
+    }
+    if (length > available)
+        return 0;
+    for (Py_ssize_t i = 1; i < length; i++) {
+        if ((data[i] & 0xc0) != 0x80)
+            return 0;
+        code = (code << 6) | (data[i] & 0x3f);
+    }
+    if (code < minimum || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff))
+        return 0;
+    return length;
+}
+
+static int append_bytes(PyObject *buffer, Py_ssize_t *used, const void *data, Py_ssize_t length)
+{
+    Py_ssize_t size = PyByteArray_GET_SIZE(buffer);
+    if (*used + length > size) {
+        Py_ssize_t wanted = size < 4096 ? 4096 : 2 * size;
+        if (wanted < *used + length)
+            wanted = *used + length;
+        if (PyByteArray_Resize(buffer, wanted) < 0)
+            return -1;
+    }
+    memcpy(PyByteArray_AS_STRING(buffer) + *used, data, (size_t)length);
+    *used += length;
+    return 0;
+}
+
+static int append_code_point(PyObject *buffer, Py_ssize_t *used, uint32_t code)
+{
+    unsigned char bytes[4];
+    Py_ssize_t length;
+    if (code < 0x80) {
+        bytes[0] = (unsigned char)code, length = 1;
+    } else if (code < 0x800) {
+        bytes[0] = (unsigned char)(0xc0 | (code >> 6)), bytes[1] = (unsigned char)(0x80 | (code & 0x3f)), length = 2;
+    } else if (code < 0x10000) {
+        bytes[0] = (unsigned char)(0xe0 | (code >> 12)), bytes[1] = (unsigned char)(0x80 | ((code >> 6) & 0x3f));
+        bytes[2] = (unsigned char)(0x80 | (code & 0x3f)), length = 3;
+    } else {
+        bytes[0] = (unsigned char)(0xf0 | (code >> 18)), bytes[1] = (unsigned char)(0x80 | ((code >> 12) & 0x3f));
+        bytes[2] = (unsigned char)(0x80 | ((code >> 6) & 0x3f)), bytes[3] = (unsigned char)(0x80 | (code & 0x3f));
+        length = 4;
+    }
+    return append_bytes(buffer, used, bytes, length);
+}
+
+/* Read a JSON string into blob; 0 on success, -1 for bad JSON, -2 with a Python error set. */
+static int read_string(json_reader *r, PyObject *blob, Py_ssize_t *used)
+{
+    skip_space(r);
+    if (peek(r) != '"')
+        return -1;
+    r->pos++;
+    for (;;) {
+        Py_ssize_t start = r->pos, length;
+        while (r->pos < r->size && r->data[r->pos] != '"' && r->data[r->pos] != '\\' && r->data[r->pos] >= 0x20) {
+            length = utf8_sequence(r->data + r->pos, r->size - r->pos);
+            if (length == 0)
+                return -1;
+            r->pos += length;
+        }
+        if (append_bytes(blob, used, r->data + start, r->pos - start) < 0)
+            return -2;
+        if (r->pos >= r->size || r->data[r->pos] < 0x20)
+            return -1;
+        if (r->data[r->pos] == '"') {
+            r->pos++;
+            return 0;
+        }
+        r->pos++; /* a backslash */
+        if (r->pos >= r->size)
+            return -1;
+        {
+            unsigned char c = r->data[r->pos++];
+            const char *plain = strchr("\"\\/bfnrt", c);
+            static const char replacement[] = "\"\\/\b\f\n\r\t";
+            uint32_t code, low;
+            if (c != 'u') {
+                if (c == 0 || plain == NULL)
+                    return -1;
+                if (append_bytes(blob, used, &replacement[plain - "\"\\/bfnrt"], 1) < 0)
+                    return -2;
+                continue;
+            }
+            if (hex4(r, &code) < 0)
+                return -1;
+            if (code >= 0xdc00 && code <= 0xdfff)
+                return -1; /* serde_json rejects a lone trailing surrogate */
+            if (code >= 0xd800 && code <= 0xdbff) {
+                if (r->pos + 2 > r->size || r->data[r->pos] != '\\' || r->data[r->pos + 1] != 'u')
+                    return -1;
+                r->pos += 2;
+                if (hex4(r, &low) < 0 || low < 0xdc00 || low > 0xdfff)
+                    return -1;
+                code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
+            }
+            if (append_code_point(blob, used, code) < 0)
+                return -2;
+        }
+    }
+}
+
+static PyObject *scan_unigram_vocab(PyObject *self, PyObject *args)
+{
+    Py_buffer raw;
+    Py_ssize_t start, blob_used = 0, offsets_used = 0, scores_used = 0;
+    PyObject *blob = NULL, *offsets = NULL, *scores = NULL, *result = NULL;
+    json_reader r;
+    int status = 0;
+    int64_t zero = 0;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*n:scan_unigram_vocab", &raw, &start))
+        return NULL;
+    r.data = (const unsigned char *)raw.buf, r.size = raw.len, r.pos = start;
+    blob = PyByteArray_FromStringAndSize(NULL, 0);
+    offsets = PyByteArray_FromStringAndSize(NULL, 0);
+    scores = PyByteArray_FromStringAndSize(NULL, 0);
+    if (blob == NULL || offsets == NULL || scores == NULL || append_bytes(offsets, &offsets_used, &zero, 8) < 0)
+        goto done;
+    if (start < 0 || start > raw.len || expect(&r, '[') < 0) {
+        status = -1;
+        goto check;
+    }
+    skip_space(&r);
+    if (peek(&r) == ']') {
+        r.pos++;
+        goto check;
+    }
+    for (;;) {
+        double score;
+        int64_t end;
+        if (expect(&r, '[') < 0 || (status = read_string(&r, blob, &blob_used)) < 0)
+            break;
+        end = (int64_t)blob_used;
+        if (expect(&r, ',') < 0 || read_number(&r, &score) < 0 || expect(&r, ']') < 0) {
+            status = -1;
+            break;
+        }
+        if (append_bytes(offsets, &offsets_used, &end, 8) < 0 || append_bytes(scores, &scores_used, &score, 8) < 0) {
+            status = -2;
+            break;
+        }
+        skip_space(&r);
+        if (peek(&r) == ',') {
+            r.pos++;
+            continue;
+        }
+        if (peek(&r) == ']') {
+            r.pos++;
+            break;
+        }
+        status = -1;
+        break;
+    }
+check:
+    if (status == -1)
+        PyErr_Format(PyExc_ValueError, "not a Unigram vocabulary the tokenizers library reads (byte %zd)", r.pos);
+    if (status == 0 && PyByteArray_Resize(blob, blob_used) == 0 && PyByteArray_Resize(offsets, offsets_used) == 0 &&
+        PyByteArray_Resize(scores, scores_used) == 0)
+        result = Py_BuildValue("(OOOn)", blob, offsets, scores, r.pos);
+done:
+    Py_XDECREF(blob);
+    Py_XDECREF(offsets);
+    Py_XDECREF(scores);
+    PyBuffer_Release(&raw);
+    return result;
+}
+
+typedef struct {
+    PyObject_HEAD
+    Py_buffer blob, offsets, scores;
+    Py_ssize_t count, max_bytes;
+    int32_t *slots;
+    uint64_t mask;
+    int32_t unk_id;
+    double unk_score;
+    Py_ssize_t duplicates;
+    /* scratch for one word: best score, start and id of the best node ending at each byte */
+    double *best;
+    Py_ssize_t *from;
+    int32_t *node;
+    Py_ssize_t scratch_size;
+} UnigramVocab;
+
+static uint64_t fnv_step(uint64_t hash, unsigned char byte) { return (hash ^ byte) * 1099511628211ull; }
+#define FNV_START 14695981039346656037ull
+
+static int32_t piece_lookup(const UnigramVocab *v, uint64_t hash, const unsigned char *data, Py_ssize_t length)
+{
+    const int64_t *offsets = (const int64_t *)v->offsets.buf;
+    const unsigned char *blob = (const unsigned char *)v->blob.buf;
+    for (uint64_t i = hash & v->mask;; i = (i + 1) & v->mask) {
+        int32_t id = v->slots[i];
+        if (id < 0)
+            return -1;
+        if (offsets[id + 1] - offsets[id] == length && memcmp(blob + offsets[id], data, (size_t)length) == 0)
+            return id;
+    }
+}
+
+static uint64_t hash_bytes(const unsigned char *data, Py_ssize_t length)
+{
+    uint64_t hash = FNV_START;
+    for (Py_ssize_t i = 0; i < length; i++)
+        hash = fnv_step(hash, data[i]);
+    return hash;
+}
+
+static void UnigramVocab_dealloc(UnigramVocab *v)
+{
+    if (v->blob.obj != NULL)
+        PyBuffer_Release(&v->blob);
+    if (v->offsets.obj != NULL)
+        PyBuffer_Release(&v->offsets);
+    if (v->scores.obj != NULL)
+        PyBuffer_Release(&v->scores);
+    PyMem_Free(v->slots);
+    PyMem_Free(v->best);
+    PyMem_Free(v->from);
+    PyMem_Free(v->node);
+    Py_TYPE(v)->tp_free((PyObject *)v);
+}
+
+static PyObject *UnigramVocab_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *names[] = {"blob", "offsets", "scores", "unk_id", NULL};
+    PyObject *blob, *offsets, *scores;
+    Py_ssize_t unk_id;
+    UnigramVocab *v;
+    const int64_t *bounds;
+    const unsigned char *bytes;
+    const double *values;
+    double min_score = INFINITY;
+    uint64_t capacity = 16;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOn:UnigramVocab", names, &blob, &offsets, &scores, &unk_id))
+        return NULL;
+    v = (UnigramVocab *)type->tp_alloc(type, 0);
+    if (v == NULL)
+        return NULL;
+    if (PyObject_GetBuffer(blob, &v->blob, PyBUF_SIMPLE) < 0)
+        goto fail;
+    if (get_array(offsets, &v->offsets, "offsets", 1, 'i', 8, 0) < 0) {
+        v->offsets.obj = NULL;
+        goto fail;
+    }
+    if (get_array(scores, &v->scores, "scores", 1, 'f', 8, 0) < 0) {
+        v->scores.obj = NULL;
+        goto fail;
+    }
+    v->count = v->scores.shape[0];
+    bounds = (const int64_t *)v->offsets.buf;
+    bytes = (const unsigned char *)v->blob.buf;
+    values = (const double *)v->scores.buf;
+    if (v->offsets.shape[0] != v->count + 1 || bounds[0] != 0 || bounds[v->count] != v->blob.len) {
+        PyErr_SetString(PyExc_ValueError, "offsets must hold len(scores) + 1 boundaries of blob");
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < v->count; i++) {
+        if (bounds[i + 1] < bounds[i]) {
+            PyErr_SetString(PyExc_ValueError, "offsets must not decrease");
+            goto fail;
+        }
+        if (values[i] < min_score)
+            min_score = values[i];
+        if (bounds[i + 1] - bounds[i] > v->max_bytes)
+            v->max_bytes = bounds[i + 1] - bounds[i];
+    }
+    if (v->count == 0 || v->count > INT32_MAX - 1 || unk_id < 0 || unk_id >= v->count) {
+        PyErr_SetString(PyExc_ValueError, "need a non-empty vocabulary (below 2**31 pieces) holding unk_id");
+        goto fail;
+    }
+    v->unk_id = (int32_t)unk_id;
+    v->unk_score = min_score - 10.0;
+    while (capacity < 2 * (uint64_t)v->count)
+        capacity *= 2;
+    v->mask = capacity - 1;
+    v->slots = PyMem_Malloc(capacity * sizeof(int32_t));
+    if (v->slots == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    memset(v->slots, 0xff, capacity * sizeof(int32_t));
+    for (Py_ssize_t id = 0; id < v->count; id++) {
+        Py_ssize_t length = bounds[id + 1] - bounds[id];
+        uint64_t hash = hash_bytes(bytes + bounds[id], length), i;
+        if (length == 0)
+            continue; /* never a match: a path holds no empty strings */
+        for (i = hash & v->mask;; i = (i + 1) & v->mask) {
+            int32_t other = v->slots[i];
+            if (other < 0) {
+                v->slots[i] = (int32_t)id;
+                break;
+            }
+            if (bounds[other + 1] - bounds[other] == length &&
+                memcmp(bytes + bounds[other], bytes + bounds[id], (size_t)length) == 0) {
+                v->slots[i] = (int32_t)id; /* the last of equal pieces wins */
+                v->duplicates++;
+                break;
+            }
+        }
+    }
+    return (PyObject *)v;
+fail:
+    Py_DECREF(v);
+    return NULL;
+}
+
+static int reserve_scratch(UnigramVocab *v, Py_ssize_t size)
+{
+    if (size <= v->scratch_size)
+        return 0;
+    PyMem_Free(v->best), PyMem_Free(v->from), PyMem_Free(v->node);
+    v->best = PyMem_Malloc((size_t)size * sizeof(double));
+    v->from = PyMem_Malloc((size_t)size * sizeof(Py_ssize_t));
+    v->node = PyMem_Malloc((size_t)size * sizeof(int32_t));
+    if (v->best == NULL || v->from == NULL || v->node == NULL) {
+        PyMem_Free(v->best), PyMem_Free(v->from), PyMem_Free(v->node);
+        v->best = NULL, v->from = NULL, v->node = NULL, v->scratch_size = 0;
+        PyErr_NoMemory();
+        return -1;
+    }
+    v->scratch_size = size;
+    return 0;
+}
+
+static int32_t id_of(const UnigramVocab *v, const unsigned char *data, Py_ssize_t length)
+{
+    int32_t id = piece_lookup(v, hash_bytes(data, length), data, length);
+    return id < 0 ? v->unk_id : id;
+}
+
+/* Segment one word (UTF-8, `n` bytes) and append its ids to out; returns the number of ids or -1. */
+static Py_ssize_t segment_word(UnigramVocab *v, const unsigned char *word, Py_ssize_t n, PyObject *out,
+                               Py_ssize_t *used)
+{
+    const double *scores = (const double *)v->scores.buf;
+    Py_ssize_t start, end, count = 0, first;
+    if (n == 0)
+        return 0;
+    if (reserve_scratch(v, n + 1) < 0)
+        return -1;
+    for (Py_ssize_t i = 0; i <= n; i++)
+        v->from[i] = -1;
+    v->best[0] = 0.0;
+    for (start = 0; start < n; start = end) {
+        double base = v->best[start];
+        Py_ssize_t limit = n - start < v->max_bytes ? n - start : v->max_bytes;
+        Py_ssize_t single = 1;
+        int has_single = 0;
+        uint64_t hash = FNV_START;
+        while (start + single < n && (word[start + single] & 0xc0) == 0x80)
+            single++;
+        end = start + single;
+        for (Py_ssize_t length = 1; length <= limit; length++) {
+            hash = fnv_step(hash, word[start + length - 1]);
+            if (start + length < n && (word[start + length] & 0xc0) == 0x80)
+                continue; /* not a character boundary */
+            {
+                int32_t id = piece_lookup(v, hash, word + start, length);
+                double candidate;
+                if (id < 0)
+                    continue;
+                candidate = base + scores[id];
+                if (v->from[start + length] < 0 || candidate > v->best[start + length]) {
+                    v->best[start + length] = candidate;
+                    v->from[start + length] = start;
+                    v->node[start + length] = id;
+                }
+                if (length == single)
+                    has_single = 1;
+            }
+        }
+        if (!has_single) {
+            double candidate = base + v->unk_score;
+            if (v->from[end] < 0 || candidate > v->best[end]) {
+                v->best[end] = candidate;
+                v->from[end] = start;
+                v->node[end] = v->unk_id;
+            }
+        }
+    }
+    /* Read the path back from the end. The scores are no longer needed, so best[] takes the nodes' end
+     * positions (exact in a double), the last node at best[n - 1], the first at best[first - 1]. */
+    first = n + 1;
+    for (end = n; end > 0; end = v->from[end]) {
+        first--;
+        v->best[first - 1] = (double)end;
+    }
+    /* Walk the nodes in order, fusing each run of unknown nodes into one string. */
+    start = 0;
+    for (Py_ssize_t k = first - 1; k < n; k++) {
+        Py_ssize_t stop = (Py_ssize_t)v->best[k];
+        int32_t id = v->node[stop];
+        if (id == v->unk_id) {
+            /* extend over following unknown nodes */
+            while (k + 1 < n && v->node[(Py_ssize_t)v->best[k + 1]] == v->unk_id) {
+                k++;
+                stop = (Py_ssize_t)v->best[k];
+            }
+        }
+        id = id_of(v, word + start, stop - start);
+        if (append_bytes(out, used, &id, sizeof id) < 0)
+            return -1;
+        count++;
+        start = stop;
+    }
+    return count;
+}
+
+static PyObject *UnigramVocab_segment(UnigramVocab *v, PyObject *args)
+{
+    PyObject *words, *ids = NULL, *counts = NULL;
+    Py_ssize_t used = 0, total;
+    if (!PyArg_ParseTuple(args, "O!:segment", &PyList_Type, &words))
+        return NULL;
+    total = PyList_GET_SIZE(words);
+    ids = PyByteArray_FromStringAndSize(NULL, 0);
+    counts = PyByteArray_FromStringAndSize(NULL, total * (Py_ssize_t)sizeof(int64_t));
+    if (ids == NULL || counts == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < total; i++) {
+        PyObject *word = PyList_GET_ITEM(words, i);
+        const char *data;
+        Py_ssize_t length, count;
+        int64_t stored;
+        if (!PyUnicode_Check(word)) {
+            PyErr_SetString(PyExc_TypeError, "words must be str");
+            goto fail;
+        }
+        data = PyUnicode_AsUTF8AndSize(word, &length);
+        if (data == NULL)
+            goto fail;
+        count = segment_word(v, (const unsigned char *)data, length, ids, &used);
+        if (count < 0)
+            goto fail;
+        stored = (int64_t)count;
+        memcpy(PyByteArray_AS_STRING(counts) + i * (Py_ssize_t)sizeof(int64_t), &stored, sizeof stored);
+    }
+    if (PyByteArray_Resize(ids, used) < 0)
+        goto fail;
+    return Py_BuildValue("(NN)", ids, counts);
+fail:
+    Py_XDECREF(ids);
+    Py_XDECREF(counts);
+    return NULL;
+}
+
+static PyObject *UnigramVocab_look_up(UnigramVocab *v, PyObject *args)
+{
+    const char *data;
+    Py_ssize_t length;
+    if (!PyArg_ParseTuple(args, "s#:look_up", &data, &length))
+        return NULL;
+    return PyLong_FromLong(piece_lookup(v, hash_bytes((const unsigned char *)data, length),
+                                        (const unsigned char *)data, length));
+}
+
+static Py_ssize_t UnigramVocab_len(UnigramVocab *v) { return v->count; }
+
+static PyObject *UnigramVocab_get_duplicates(UnigramVocab *v, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSsize_t(v->duplicates);
+}
+
+static PyObject *UnigramVocab_get_nbytes(UnigramVocab *v, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSize_t((size_t)(v->mask + 1) * sizeof(int32_t) + (size_t)v->scratch_size * 20);
+}
+
+static PyMethodDef UnigramVocab_methods[] = {
+    {"segment", (PyCFunction)UnigramVocab_segment, METH_VARARGS,
+     "segment(words): (int32 ids, int64 counts) of the Unigram Viterbi search on each word; see the C source."},
+    {"look_up", (PyCFunction)UnigramVocab_look_up, METH_VARARGS, "look_up(piece): its id (the last if repeated), or -1."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef UnigramVocab_getset[] = {
+    {"duplicates", (getter)UnigramVocab_get_duplicates, NULL, "Pieces equal to an earlier piece.", NULL},
+    {"nbytes", (getter)UnigramVocab_get_nbytes, NULL, "Bytes allocated besides the buffers it holds.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods UnigramVocab_as_sequence = {
+    .sq_length = (lenfunc)UnigramVocab_len,
+};
+
+static PyTypeObject UnigramVocabType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "model2vec._kernels.UnigramVocab",
+    .tp_basicsize = sizeof(UnigramVocab),
+    .tp_dealloc = (destructor)UnigramVocab_dealloc,
+    .tp_as_sequence = &UnigramVocab_as_sequence,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "UnigramVocab(blob, offsets, scores, unk_id): Unigram pieces for exact Viterbi segmentation.",
+    .tp_methods = UnigramVocab_methods,
+    .tp_getset = UnigramVocab_getset,
+    .tp_new = UnigramVocab_new,
+};
+
 static PyMethodDef methods[] = {
     {"segment_sums", segment_sums, METH_VARARGS,
      "segment_sums(table, ids, offsets, weights, mapping, out): per-text float32 sums of token rows, in token order."},
+    {"scan_unigram_vocab", scan_unigram_vocab, METH_VARARGS,
+     "scan_unigram_vocab(raw, start): (blob, offsets, scores, end) of the JSON [[piece, score], ...] at raw[start:]."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -812,14 +1554,21 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__kernels(void)
 {
     PyObject *m;
-    if (PyType_Ready(&StrIndexType) < 0)
+    if (PyType_Ready(&StrIndexType) < 0 || PyType_Ready(&UnigramVocabType) < 0)
         return NULL;
+    init_pow10();
     m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
     Py_INCREF(&StrIndexType);
     if (PyModule_AddObject(m, "StrIndex", (PyObject *)&StrIndexType) < 0) {
         Py_DECREF(&StrIndexType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&UnigramVocabType);
+    if (PyModule_AddObject(m, "UnigramVocab", (PyObject *)&UnigramVocabType) < 0) {
+        Py_DECREF(&UnigramVocabType);
         Py_DECREF(m);
         return NULL;
     }

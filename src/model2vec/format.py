@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from model2vec.tokenization.unigram import LeanUnigram
+
 ST_STATIC_EMBEDDING = "sentence_transformers.models.StaticEmbedding"
 ST_NORMALIZE = "sentence_transformers.models.Normalize"
 
@@ -83,7 +85,8 @@ class LoadedFolder:
     """Everything read from a model folder, before it becomes a `StaticModel`.
 
     :param embeddings: The token (or cluster) table, in its stored dtype.
-    :param tokenizer: The tokenizer as stored (padding/truncation untouched).
+    :param tokenizer: The tokenizer as stored (padding/truncation untouched); a `LeanUnigram` for a large
+        Unigram vocabulary (see `read_model_tokenizer`).
     :param config: The parsed `config.json` (empty for sentence-transformers folders without one).
     :param weights: Optional per-token weights (float).
     :param mapping: Optional token-id -> row mapping (int).
@@ -94,7 +97,7 @@ class LoadedFolder:
     """
 
     embeddings: np.ndarray
-    tokenizer: Tokenizer
+    tokenizer: Tokenizer | LeanUnigram
     config: dict[str, Any]
     weights: np.ndarray | None
     mapping: np.ndarray | None
@@ -416,6 +419,24 @@ def read_tokenizer(path: Path) -> Tokenizer:
         raise ModelFormatError(f"Cannot load tokenizer {path}: {_short(error)}.") from error
 
 
+def read_model_tokenizer(path: Path) -> Tokenizer | LeanUnigram:
+    """Load a model's `tokenizer.json`: lean for a large Unigram vocabulary, else as `read_tokenizer`.
+
+    A Unigram model of XLM-R's size costs about 1 KB per piece in `tokenizers`; `LeanUnigram` encodes
+    the same ids in a few MB and builds the Rust tokenizer only when asked (see
+    `model2vec.tokenization.unigram`; `MODEL2VEC_LEAN_UNIGRAM=0` turns it off).
+
+    :param path: The file.
+    :return: The lean tokenizer, or the `tokenizers` one, unmodified.
+    :raises FileNotFoundError: If the file is missing.
+    :raises ModelFormatError: If the file cannot be parsed.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"Missing tokenizer file {path}.")
+    lean = LeanUnigram.from_json(path.read_bytes())
+    return lean if lean is not None else read_tokenizer(path)
+
+
 def normalize_in_modules(folder: Path) -> bool:
     """Tell whether the folder's `modules.json` lists a sentence-transformers Normalize module.
 
@@ -583,7 +604,7 @@ def load_folder(folder: Path | str) -> LoadedFolder:
             f"{', '.join(str(t) for t in TABLE_DTYPES)}."
         )
 
-    tokenizer = read_tokenizer(weights_dir / TOKENIZER_FILE)
+    tokenizer = read_model_tokenizer(weights_dir / TOKENIZER_FILE)
     config: dict[str, Any] = {}
     if layout.name == "model2vec":
         config = check_config(read_json(folder / CONFIG_FILE), folder / CONFIG_FILE)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
@@ -26,6 +27,7 @@ from model2vec.hub import push_saved, resolve_model_path
 from model2vec.pooling import float32_table, kernel_reads, largest_row_value, segment_mean, segment_sequences
 from model2vec.quantization import DType, quantize_embeddings, quantize_vocabulary, truncate_dimensions
 from model2vec.tokenization import (
+    LeanUnigram,
     TextTokenizer,
     TokenBatch,
     TokenJob,
@@ -44,6 +46,8 @@ DEFAULT_MAX_LENGTH = 512
 # Largest float32 working copy of the table kept for fast pooling; bigger tables are pooled directly.
 MAX_WORKING_TABLE_BYTES = 1 << 30
 _T = TypeVar("_T")
+# Serialises building the Rust tokenizer of lean models (see `StaticModel.tokenizer`).
+_BUILD_LOCK = threading.Lock()
 
 
 def pretrained_path(
@@ -139,7 +143,8 @@ class StaticModel:
         it needs one row per tokenizer token.
     :param tokenizer: A `tokenizers.Tokenizer`; it is copied, not modified. The model's `tokenizer` is
         that copy with padding and truncation disabled (they must never leak into a mean); the original
-        settings are written back to `tokenizer.json` on save.
+        settings are written back to `tokenizer.json` on save. Loaders may pass a
+        `model2vec.tokenization.LeanUnigram` instead (large Unigram vocabularies; see `tokenizer`).
     :param config: Extra configuration, written to `config.json` on save.
     :param normalize: L2-normalise outputs. None takes `config["normalize"]`, else False.
     :param base_model_name: The teacher model's name, if known.
@@ -158,7 +163,7 @@ class StaticModel:
     def __init__(
         self,
         vectors: np.ndarray,
-        tokenizer: Tokenizer,
+        tokenizer: Tokenizer | LeanUnigram,
         config: dict[str, Any] | None = None,
         normalize: bool | None = None,
         base_model_name: str | None = None,
@@ -175,18 +180,27 @@ class StaticModel:
         DType.parse(vectors.dtype)  # raises ValueError for unsupported dtypes
         # One tokenizer is kept, with padding and truncation off; the original settings are written back
         # on save so the folder still works for sentence-transformers.
-        if not isinstance(tokenizer, Tokenizer):
+        self._lean: LeanUnigram | None = None
+        self._tokenizer: Tokenizer | None = None
+        if isinstance(tokenizer, LeanUnigram):
+            # A large Unigram vocabulary loaded lean: encoding never builds the Rust model, `tokenizer`
+            # builds it on first use (see `model2vec.tokenization.unigram`). It is never changed, so shared.
+            self._lean = tokenizer
+            spec = tokenizer.spec
+            vocab_size = tokenizer.get_vocab_size()
+        elif isinstance(tokenizer, Tokenizer):
+            # The JSON is parsed once and shared by every helper below (a large vocabulary makes it costly).
+            text = tokenizer.to_str()
+            spec = json.loads(text)
+            # Loaders pass a tokenizer nobody else holds: it is used as is, saving a second copy in memory.
+            self._tokenizer = Tokenizer.from_str(text) if _copy_tokenizer else tokenizer
+            self._tokenizer.no_padding()
+            self._tokenizer.no_truncation()
+            del text
+            vocab_size = tokenizer.get_vocab_size()
+        else:
             raise TypeError(f"tokenizer must be a tokenizers.Tokenizer, got {type(tokenizer).__name__}.")
-        # The JSON is parsed once and shared by every helper below (a large vocabulary makes it costly).
-        text = tokenizer.to_str()
-        spec = json.loads(text)
         self._tokenizer_settings = {"padding": spec.get("padding"), "truncation": spec.get("truncation")}
-        # Loaders pass a tokenizer nobody else holds: it is used as is, saving a second copy in memory.
-        self.tokenizer = Tokenizer.from_str(text) if _copy_tokenizer else tokenizer
-        self.tokenizer.no_padding()
-        self.tokenizer.no_truncation()
-        del text
-        vocab_size = tokenizer.get_vocab_size()
         if token_mapping is not None:
             token_mapping = np.asarray(token_mapping)
             if token_mapping.shape != (vocab_size,) or not np.issubdtype(token_mapping.dtype, np.integer):
@@ -211,11 +225,19 @@ class StaticModel:
         self.weights = weights
         self.token_mapping = token_mapping
         self.config: dict[str, Any] = dict(config or {})
-        self.unk_token_id = find_unk_token_id(tokenizer, spec)
-        self._text_tokenizer = TextTokenizer(self.tokenizer, self.unk_token_id, spec=spec)
+        self.unk_token_id: int | None
+        self._text_tokenizer: TextTokenizer
+        self.median_token_length: int
+        if self._lean is not None:
+            self.unk_token_id = self._lean.unk_token_id
+            self._text_tokenizer = TextTokenizer(self._lean, self.unk_token_id)
+            self.median_token_length = self._lean.median_token_length
+        else:
+            self.unk_token_id = find_unk_token_id(self.tokenizer, spec)
+            self._text_tokenizer = TextTokenizer(self.tokenizer, self.unk_token_id, spec=spec)
+            self.median_token_length = median_token_length(ordered_vocabulary(self.tokenizer))
         del spec
         self._pooling_cache: tuple[tuple[Any, ...], np.ndarray, np.ndarray | None, float] | None = None
-        self.median_token_length = median_token_length(ordered_vocabulary(self.tokenizer))
         self.base_model_name = base_model_name
         self.language = language
         if normalize is None:
@@ -225,9 +247,34 @@ class StaticModel:
 
     # -- attributes ---------------------------------------------------------------------------------
 
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The `tokenizers.Tokenizer`, with padding and truncation off.
+
+        For a large Unigram vocabulary loaded lean it is built on first use (about 1 KB of memory per
+        piece); `encode`, `encode_iter` and `tokenize` never need it. Assigning a tokenizer does not
+        change how texts are tokenised (as before: the model keeps its own prepared copy).
+        """
+        if self._tokenizer is None:
+            with _BUILD_LOCK:
+                if self._tokenizer is None and self._lean is not None:
+                    built = self._lean.to_tokenizer()
+                    built.no_padding()
+                    built.no_truncation()
+                    self._tokenizer = built
+        if self._tokenizer is None:
+            raise RuntimeError("StaticModel has no tokenizer")
+        return self._tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, value: Tokenizer) -> None:
+        self._tokenizer = value
+
     @cached_property
     def tokens(self) -> list[str]:
         """The vocabulary, indexed by token id (built on first use: most programs never need it)."""
+        if self._lean is not None and self._tokenizer is None:
+            return self._lean.ordered_vocabulary()
         return ordered_vocabulary(self.tokenizer)
 
     @property
@@ -259,9 +306,22 @@ class StaticModel:
 
     def __repr__(self) -> str:
         return (
-            f"StaticModel(vocab={len(self.tokens)}, dim={self.dim}, dtype={self.embedding_dtype}, "
+            f"StaticModel(vocab={self._vocab_length()}, dim={self.dim}, dtype={self.embedding_dtype}, "
             f"normalize={self.normalize}, vocabulary_quantization={self.vocabulary_quantization})"
         )
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a pickled model (also one pickled when `tokenizer` was a plain attribute)."""
+        if "tokenizer" in state:
+            state["_tokenizer"] = state.pop("tokenizer")
+        state.setdefault("_lean", None)
+        self.__dict__.update(state)
+
+    def _vocab_length(self) -> int:
+        """Length of `tokens` (without building the Rust tokenizer of a lean model)."""
+        if self._lean is not None and "tokens" not in self.__dict__:
+            return self._lean.get_vocab_size()  # lean vocabularies have no holes and no extra added tokens
+        return len(self.tokens)
 
     # -- loading ------------------------------------------------------------------------------------
 
@@ -784,7 +844,7 @@ def quantize_model(
     config = dict(model.config)
     quantized = StaticModel(
         vectors=embedding,
-        tokenizer=model.tokenizer,
+        tokenizer=model._lean if model._lean is not None else model.tokenizer,
         config=config,
         normalize=model.normalize,
         base_model_name=model.base_model_name,

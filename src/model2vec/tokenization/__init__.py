@@ -2,7 +2,8 @@
 
 One module per concept: `analysis` (what a tokenizer does, read once), `inputs` (checking texts and
 `max_length`, cutting huge texts), `encoding` (running the Rust tokenizer on texts and words),
-`word_index` (the word cache's index) and `text_tokenizer` (the cached batch tokenizer `encode` uses).
+`word_index` (the word cache's index), `unigram` (large Unigram vocabularies without the Rust
+model) and `text_tokenizer` (the cached batch tokenizer `encode` uses).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from model2vec.tokenization.text_tokenizer import (
     TokenJob,
     tokenize_batch,
 )
+from model2vec.tokenization.unigram import LeanUnigram
 from model2vec.tokenization.word_index import DictIndex, WordIndex, _slots, new_word_index, split_look_up
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "DEFAULT_CACHE_SIZE",
     "SAVED_MAX_LENGTH",
     "DictIndex",
+    "LeanUnigram",
     "Separator",
     "Shortcut",
     "TextTokenizer",

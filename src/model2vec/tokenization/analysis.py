@@ -234,7 +234,7 @@ _SPACE_SPLITTING_PRE_TOKENIZERS = {"BertPreTokenizer", "Whitespace", "Whitespace
 _FURTHER_SPLITTING_PRE_TOKENIZERS = {"Punctuation", "Digits"}
 
 
-def splits_exactly_on_spaces(tokenizer: Tokenizer, spec: dict[str, Any] | None = None) -> bool:
+def splits_exactly_on_spaces(tokenizer: Tokenizer | None, spec: dict[str, Any] | None = None) -> bool:
     """Tell whether tokenising a text equals tokenising its `text.split(" ")` parts one by one.
 
     This holds when (a) every normalizer works per character and never removes or merges an ASCII
@@ -244,11 +244,15 @@ def splits_exactly_on_spaces(tokenizer: Tokenizer, spec: dict[str, Any] | None =
     `BertNormalizer` + `BertPreTokenizer`) qualify; byte-level BPE and Metaspace ones do not, because
     they encode the space into the next token.
 
-    :param tokenizer: The tokenizer.
+    :param tokenizer: The tokenizer (may be None when `spec` is given).
     :param spec: The tokenizer's parsed JSON, if already at hand.
     :return: True if the word-level cache in `TextTokenizer` is exact for this tokenizer.
+    :raises ValueError: If both are None.
     """
-    spec = spec if spec is not None else json.loads(tokenizer.to_str())
+    if spec is None:
+        if tokenizer is None:
+            raise ValueError("splits_exactly_on_spaces needs a tokenizer or its spec")
+        spec = json.loads(tokenizer.to_str())
     normalizers = [str(node.get("type")) for node in _flatten(spec.get("normalizer"), "normalizers")]
     pre_tokenizers = [str(node.get("type")) for node in _flatten(spec.get("pre_tokenizer"), "pretokenizers")]
     if any(name not in _SPACE_PRESERVING_NORMALIZERS for name in normalizers):

@@ -9,6 +9,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from model2vec.tokenization.analysis import Separator, Shortcut
+from model2vec.tokenization.unigram import LeanUnigram
 
 
 def _replace_surrogates(text: str) -> str:
@@ -16,8 +17,13 @@ def _replace_surrogates(text: str) -> str:
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
-def _encode_ids(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
+def _encode_ids(tokenizer: Tokenizer | LeanUnigram, texts: list[str]) -> list[list[int]]:
     """Token ids of each text without special tokens, tolerating lone surrogates."""
+    if isinstance(tokenizer, LeanUnigram):
+        try:
+            return tokenizer.encode_ids(texts)
+        except TypeError:
+            return tokenizer.encode_ids([_replace_surrogates(t) for t in texts])
     try:
         encodings = tokenizer.encode_batch_fast(texts, add_special_tokens=False)
     except TypeError:

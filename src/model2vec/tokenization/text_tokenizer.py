@@ -22,6 +22,7 @@ from model2vec._compiled import kernels
 from model2vec.tokenization.analysis import find_separator, find_shortcut, splits_exactly_on_spaces
 from model2vec.tokenization.encoding import _encode_ids, _encode_words
 from model2vec.tokenization.inputs import MAX_TOKENS, check_max_length, cut_text, cut_texts
+from model2vec.tokenization.unigram import LeanUnigram
 from model2vec.tokenization.word_index import _slots, new_word_index, split_look_up
 
 
@@ -89,7 +90,8 @@ class TextTokenizer:
     `begin`, `encode_missing` and `finish` do the same in three steps so that the Rust work of one
     batch can overlap other work (see `StaticModel._results`).
 
-    :param tokenizer: A tokenizer prepared by `prepare_tokenizer` (no padding, no truncation).
+    :param tokenizer: A tokenizer prepared by `prepare_tokenizer` (no padding, no truncation), or a
+        `LeanUnigram` (which never pads or truncates).
     :param unk_token_id: The unknown token's id (dropped from results), or None.
     :param cache_size: Most words remembered (also at most `64 * cache_size` characters of words and
         ids: a memory bound). When full, new words are tokenised but not remembered; after
@@ -103,7 +105,7 @@ class TextTokenizer:
 
     def __init__(
         self,
-        tokenizer: Tokenizer,
+        tokenizer: Tokenizer | LeanUnigram,
         unk_token_id: int | None,
         cache_size: int = DEFAULT_CACHE_SIZE,
         spec: dict[str, Any] | None = None,
@@ -111,13 +113,20 @@ class TextTokenizer:
         self.tokenizer = tokenizer
         self.unk_token_id = unk_token_id
         self.cache_size = cache_size
-        spec = spec if spec is not None else json.loads(tokenizer.to_str())
-        self.use_word_cache = splits_exactly_on_spaces(tokenizer, spec)
-        self.separator = find_separator(tokenizer, spec) if self.use_word_cache else None
-        self.shortcut = find_shortcut(tokenizer, spec, self.separator) if self.use_word_cache else None
+        if isinstance(tokenizer, LeanUnigram):
+            # Never splits exactly on spaces (`LeanUnigram` refuses those), so whole texts are tokenised.
+            self.use_word_cache = False
+            self.separator = None
+            self.shortcut = None
+            contents = tokenizer.get_added_contents()
+        else:
+            spec = spec if spec is not None else json.loads(tokenizer.to_str())
+            self.use_word_cache = splits_exactly_on_spaces(tokenizer, spec)
+            self.separator = find_separator(tokenizer, spec) if self.use_word_cache else None
+            self.shortcut = find_shortcut(tokenizer, spec, self.separator) if self.use_word_cache else None
+            contents = [token.content for token in tokenizer.get_added_tokens_decoder().values()]
         # Huge texts are cut at spaces before tokenising; an added token holding whitespace could be cut in two.
-        added = tokenizer.get_added_tokens_decoder().values()
-        self.cuttable = not any(any(char.isspace() for char in token.content) for token in added)
+        self.cuttable = not any(any(char.isspace() for char in content) for content in contents)
         self._new_cache()
 
     def _new_cache(self) -> None:
@@ -263,7 +272,7 @@ class TextTokenizer:
         """
         if not self.use_word_cache:
             job.id_lists = _encode_ids(self.tokenizer, job.texts)
-        elif job.missing:
+        elif job.missing and isinstance(self.tokenizer, Tokenizer):  # a LeanUnigram never uses the word cache
             job.encoded = _encode_words(self.tokenizer, job.missing, self.separator, self.shortcut)
 
     def finish(self, job: TokenJob, drop_unknown: bool = True) -> TokenBatch:
