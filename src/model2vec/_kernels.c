@@ -1215,11 +1215,6 @@ typedef struct {
     int32_t unk_id;
     double unk_score;
     Py_ssize_t duplicates;
-    /* scratch for one word: best score, start and id of the best node ending at each byte */
-    double *best;
-    Py_ssize_t *from;
-    int32_t *node;
-    Py_ssize_t scratch_size;
 } UnigramVocab;
 
 static uint64_t fnv_step(uint64_t hash, unsigned char byte) { return (hash ^ byte) * 1099511628211ull; }
@@ -1255,9 +1250,6 @@ static void UnigramVocab_dealloc(UnigramVocab *v)
     if (v->scores.obj != NULL)
         PyBuffer_Release(&v->scores);
     PyMem_Free(v->slots);
-    PyMem_Free(v->best);
-    PyMem_Free(v->from);
-    PyMem_Free(v->node);
     Py_TYPE(v)->tp_free((PyObject *)v);
 }
 
@@ -1345,21 +1337,22 @@ fail:
     return NULL;
 }
 
-static int reserve_scratch(UnigramVocab *v, Py_ssize_t size)
+/* A growable int32 buffer filled without the GIL. */
+typedef struct {
+    int32_t *data;
+    Py_ssize_t used, capacity;
+} id_buffer;
+
+static int push_id(id_buffer *out, int32_t id)
 {
-    if (size <= v->scratch_size)
-        return 0;
-    PyMem_Free(v->best), PyMem_Free(v->from), PyMem_Free(v->node);
-    v->best = PyMem_Malloc((size_t)size * sizeof(double));
-    v->from = PyMem_Malloc((size_t)size * sizeof(Py_ssize_t));
-    v->node = PyMem_Malloc((size_t)size * sizeof(int32_t));
-    if (v->best == NULL || v->from == NULL || v->node == NULL) {
-        PyMem_Free(v->best), PyMem_Free(v->from), PyMem_Free(v->node);
-        v->best = NULL, v->from = NULL, v->node = NULL, v->scratch_size = 0;
-        PyErr_NoMemory();
-        return -1;
+    if (out->used == out->capacity) {
+        Py_ssize_t capacity = out->capacity < 1024 ? 1024 : 2 * out->capacity;
+        int32_t *data = realloc(out->data, (size_t)capacity * sizeof(int32_t));
+        if (data == NULL)
+            return -1;
+        out->data = data, out->capacity = capacity;
     }
-    v->scratch_size = size;
+    out->data[out->used++] = id;
     return 0;
 }
 
@@ -1369,21 +1362,20 @@ static int32_t id_of(const UnigramVocab *v, const unsigned char *data, Py_ssize_
     return id < 0 ? v->unk_id : id;
 }
 
-/* Segment one word (UTF-8, `n` bytes) and append its ids to out; returns the number of ids or -1. */
-static Py_ssize_t segment_word(UnigramVocab *v, const unsigned char *word, Py_ssize_t n, PyObject *out,
-                               Py_ssize_t *used)
+/* Segment one word (UTF-8, `n` bytes) and append its ids to out; returns the number of ids, -1 when out
+ * of memory. best/from/node have room for n + 1 entries. Runs without the GIL. */
+static Py_ssize_t segment_word(const UnigramVocab *v, const unsigned char *word, Py_ssize_t n, double *best,
+                               Py_ssize_t *from, int32_t *node, id_buffer *out)
 {
     const double *scores = (const double *)v->scores.buf;
     Py_ssize_t start, end, count = 0, first;
     if (n == 0)
         return 0;
-    if (reserve_scratch(v, n + 1) < 0)
-        return -1;
     for (Py_ssize_t i = 0; i <= n; i++)
-        v->from[i] = -1;
-    v->best[0] = 0.0;
+        from[i] = -1;
+    best[0] = 0.0;
     for (start = 0; start < n; start = end) {
-        double base = v->best[start];
+        double base = best[start];
         Py_ssize_t limit = n - start < v->max_bytes ? n - start : v->max_bytes;
         Py_ssize_t single = 1;
         int has_single = 0;
@@ -1401,10 +1393,10 @@ static Py_ssize_t segment_word(UnigramVocab *v, const unsigned char *word, Py_ss
                 if (id < 0)
                     continue;
                 candidate = base + scores[id];
-                if (v->from[start + length] < 0 || candidate > v->best[start + length]) {
-                    v->best[start + length] = candidate;
-                    v->from[start + length] = start;
-                    v->node[start + length] = id;
+                if (from[start + length] < 0 || candidate > best[start + length]) {
+                    best[start + length] = candidate;
+                    from[start + length] = start;
+                    node[start + length] = id;
                 }
                 if (length == single)
                     has_single = 1;
@@ -1412,34 +1404,31 @@ static Py_ssize_t segment_word(UnigramVocab *v, const unsigned char *word, Py_ss
         }
         if (!has_single) {
             double candidate = base + v->unk_score;
-            if (v->from[end] < 0 || candidate > v->best[end]) {
-                v->best[end] = candidate;
-                v->from[end] = start;
-                v->node[end] = v->unk_id;
+            if (from[end] < 0 || candidate > best[end]) {
+                best[end] = candidate;
+                from[end] = start;
+                node[end] = v->unk_id;
             }
         }
     }
     /* Read the path back from the end. The scores are no longer needed, so best[] takes the nodes' end
      * positions (exact in a double), the last node at best[n - 1], the first at best[first - 1]. */
     first = n + 1;
-    for (end = n; end > 0; end = v->from[end]) {
+    for (end = n; end > 0; end = from[end]) {
         first--;
-        v->best[first - 1] = (double)end;
+        best[first - 1] = (double)end;
     }
     /* Walk the nodes in order, fusing each run of unknown nodes into one string. */
     start = 0;
     for (Py_ssize_t k = first - 1; k < n; k++) {
-        Py_ssize_t stop = (Py_ssize_t)v->best[k];
-        int32_t id = v->node[stop];
-        if (id == v->unk_id) {
-            /* extend over following unknown nodes */
-            while (k + 1 < n && v->node[(Py_ssize_t)v->best[k + 1]] == v->unk_id) {
+        Py_ssize_t stop = (Py_ssize_t)best[k];
+        if (node[stop] == v->unk_id) {
+            while (k + 1 < n && node[(Py_ssize_t)best[k + 1]] == v->unk_id) {
                 k++;
-                stop = (Py_ssize_t)v->best[k];
+                stop = (Py_ssize_t)best[k];
             }
         }
-        id = id_of(v, word + start, stop - start);
-        if (append_bytes(out, used, &id, sizeof id) < 0)
+        if (push_id(out, id_of(v, word + start, stop - start)) < 0)
             return -1;
         count++;
         start = stop;
@@ -1447,42 +1436,81 @@ static Py_ssize_t segment_word(UnigramVocab *v, const unsigned char *word, Py_ss
     return count;
 }
 
+/* segment(words): the words' UTF-8 is gathered with the GIL, then searched without it (the shell
+ * tokenizer of another batch can run meanwhile); every call has its own scratch, so threads may share
+ * one vocabulary. */
 static PyObject *UnigramVocab_segment(UnigramVocab *v, PyObject *args)
 {
-    PyObject *words, *ids = NULL, *counts = NULL;
-    Py_ssize_t used = 0, total;
+    PyObject *words, *held = NULL, *ids = NULL, *counts = NULL;
+    const char **data = NULL;
+    Py_ssize_t *lengths = NULL, total, longest = 0, failed = 0;
+    int64_t *per_word;
+    double *best = NULL;
+    Py_ssize_t *from = NULL;
+    int32_t *node = NULL;
+    id_buffer out = {NULL, 0, 0};
     if (!PyArg_ParseTuple(args, "O!:segment", &PyList_Type, &words))
         return NULL;
-    total = PyList_GET_SIZE(words);
-    ids = PyByteArray_FromStringAndSize(NULL, 0);
+    held = PySequence_Tuple(words); /* keeps every str alive while the GIL is released */
+    if (held == NULL)
+        return NULL;
+    total = PyTuple_GET_SIZE(held);
     counts = PyByteArray_FromStringAndSize(NULL, total * (Py_ssize_t)sizeof(int64_t));
-    if (ids == NULL || counts == NULL)
-        goto fail;
+    data = PyMem_Malloc((size_t)(total ? total : 1) * sizeof(char *));
+    lengths = PyMem_Malloc((size_t)(total ? total : 1) * sizeof(Py_ssize_t));
+    if (counts == NULL || data == NULL || lengths == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
     for (Py_ssize_t i = 0; i < total; i++) {
-        PyObject *word = PyList_GET_ITEM(words, i);
-        const char *data;
-        Py_ssize_t length, count;
-        int64_t stored;
+        PyObject *word = PyTuple_GET_ITEM(held, i);
         if (!PyUnicode_Check(word)) {
             PyErr_SetString(PyExc_TypeError, "words must be str");
-            goto fail;
+            goto done;
         }
-        data = PyUnicode_AsUTF8AndSize(word, &length);
-        if (data == NULL)
-            goto fail;
-        count = segment_word(v, (const unsigned char *)data, length, ids, &used);
-        if (count < 0)
-            goto fail;
-        stored = (int64_t)count;
-        memcpy(PyByteArray_AS_STRING(counts) + i * (Py_ssize_t)sizeof(int64_t), &stored, sizeof stored);
+        data[i] = PyUnicode_AsUTF8AndSize(word, &lengths[i]);
+        if (data[i] == NULL)
+            goto done;
+        if (lengths[i] > longest)
+            longest = lengths[i];
     }
-    if (PyByteArray_Resize(ids, used) < 0)
-        goto fail;
+    best = PyMem_RawMalloc((size_t)(longest + 1) * sizeof(double));
+    from = PyMem_RawMalloc((size_t)(longest + 1) * sizeof(Py_ssize_t));
+    node = PyMem_RawMalloc((size_t)(longest + 1) * sizeof(int32_t));
+    if (best == NULL || from == NULL || node == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    per_word = (int64_t *)PyByteArray_AS_STRING(counts);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < total; i++) {
+        Py_ssize_t count = segment_word(v, (const unsigned char *)data[i], lengths[i], best, from, node, &out);
+        if (count < 0) {
+            failed = 1;
+            break;
+        }
+        per_word[i] = (int64_t)count;
+    }
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    ids = PyByteArray_FromStringAndSize((const char *)out.data, out.used * (Py_ssize_t)sizeof(int32_t));
+done:
+    free(out.data);
+    PyMem_RawFree(best);
+    PyMem_RawFree(from);
+    PyMem_RawFree(node);
+    PyMem_Free(data);
+    PyMem_Free(lengths);
+    Py_DECREF(held);
+    if (ids == NULL) {
+        Py_XDECREF(counts);
+        return NULL;
+    }
     return Py_BuildValue("(NN)", ids, counts);
-fail:
-    Py_XDECREF(ids);
-    Py_XDECREF(counts);
-    return NULL;
 }
 
 static PyObject *UnigramVocab_look_up(UnigramVocab *v, PyObject *args)
@@ -1506,7 +1534,7 @@ static PyObject *UnigramVocab_get_duplicates(UnigramVocab *v, void *closure)
 static PyObject *UnigramVocab_get_nbytes(UnigramVocab *v, void *closure)
 {
     (void)closure;
-    return PyLong_FromSize_t((size_t)(v->mask + 1) * sizeof(int32_t) + (size_t)v->scratch_size * 20);
+    return PyLong_FromSize_t((size_t)(v->mask + 1) * sizeof(int32_t));
 }
 
 static PyMethodDef UnigramVocab_methods[] = {
@@ -1518,7 +1546,7 @@ static PyMethodDef UnigramVocab_methods[] = {
 
 static PyGetSetDef UnigramVocab_getset[] = {
     {"duplicates", (getter)UnigramVocab_get_duplicates, NULL, "Pieces equal to an earlier piece.", NULL},
-    {"nbytes", (getter)UnigramVocab_get_nbytes, NULL, "Bytes allocated besides the buffers it holds.", NULL},
+    {"nbytes", (getter)UnigramVocab_get_nbytes, NULL, "Bytes of the hash (the blob, offsets and scores are the caller's).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -345,7 +345,7 @@ class LeanUnigram:
         self.median_token_length = int(np.median(chars[offsets[1:]] - chars[offsets[:-1]]))
 
     @classmethod
-    def from_json(cls, raw: bytes | str, min_pieces: int = LEAN_MIN_PIECES) -> LeanUnigram | None:
+    def from_json(cls, raw: bytes | str, min_pieces: int | None = None) -> LeanUnigram | None:
         """Build the lean tokenizer from tokenizer.json text, or return None when it does not apply.
 
         Applies to a Unigram model with an `unk_id`, without `byte_fallback`, with at least `min_pieces`
@@ -353,7 +353,7 @@ class LeanUnigram:
         exactly on spaces; not when the environment sets `MODEL2VEC_LEAN_UNIGRAM=0`.
 
         :param raw: The tokenizer.json bytes (or text).
-        :param min_pieces: The fewest pieces worth it.
+        :param min_pieces: The fewest pieces worth it (None: `LEAN_MIN_PIECES`).
         :return: The tokenizer, or None (use `tokenizers.Tokenizer`; it also reports bad JSON).
         """
         if os.environ.get(LEAN_ENVIRONMENT, "") == "0":
@@ -362,7 +362,7 @@ class LeanUnigram:
         if b'"Unigram"' not in data:
             return None
         found = _find_vocab(data)
-        if found is None or len(found[3]) < min_pieces:
+        if found is None or len(found[3]) < (LEAN_MIN_PIECES if min_pieces is None else min_pieces):
             return None
         try:
             return cls(data, *found)
