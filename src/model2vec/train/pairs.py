@@ -29,6 +29,9 @@ from model2vec.train.labels import _is_column
 PairLoss = Literal["auto", "contrastive", "cosent"]
 # CoSENT multiplies cosine differences by this before the exponent (the value its authors use).
 DEFAULT_COSENT_SCALE = 20.0
+# Tuned on validation parts of mrpc / qqp_subset train (benchmarks/train_heads.py tune pairs): 1e-2 reaches
+# the best average precision of 1e-3 in a fifth of the epochs; 5e-2 overshoots.
+DEFAULT_PAIR_LEARNING_RATE = 1e-2
 
 
 def check_text_tuples(X: Any, sizes: tuple[int, ...], name: str = "X") -> list[tuple[str, ...]]:  # noqa: N803
@@ -212,7 +215,7 @@ class StaticModelForPairSimilarity(FinetunableStaticModel):
         X: Sequence[Sequence[str]],  # noqa: N803
         y: Sequence[float] | np.ndarray,
         loss: PairLoss = "auto",
-        learning_rate: float = 1e-3,
+        learning_rate: float = DEFAULT_PAIR_LEARNING_RATE,
         batch_size: int | None = None,
         min_epochs: int | None = None,
         max_epochs: int | None = -1,
@@ -238,7 +241,8 @@ class StaticModelForPairSimilarity(FinetunableStaticModel):
         :param y: One label per pair: 1/0 (similar or not) or a graded similarity score.
         :param loss: "auto" (contrastive for 1/0 labels, CoSENT otherwise), "contrastive" (`1 - cos` for
             positives, `|cos|` for negatives) or "cosent".
-        :param learning_rate: Adam learning rate.
+        :param learning_rate: Adam learning rate (static tables take larger steps than heads; see
+            docs/training.md for the measurements behind the default).
         :param batch_size: Pairs per step; None picks about 30 steps per epoch (32 to 512).
         :param min_epochs: Train at least this many epochs before early stopping may end training.
         :param max_epochs: Stop after this many epochs; None or -1 for no limit.
