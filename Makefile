@@ -43,7 +43,7 @@ ML_TEACHER := models/teachers/multilingual-e5-small
 ML_DISTILLED := models/multilingual-distilled
 ML_PRETRAINED := models/multilingual-pretrained
 ML_CORPUS := ../shared/data/multilingual/corpus/corpus.tsv.gz
-ML_TEXTS ?= 131072
+ML_TEXTS ?= 81920
 ML_MIN_COUNT ?= 2
 
 $(ML_TEACHER)/model.safetensors: $(STAMP)
