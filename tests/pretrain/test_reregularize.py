@@ -18,7 +18,7 @@ def test_pca_then_sif_from_counts() -> None:
     expected = apply_pca(model.embedding, 4) * (1e-3 / (1e-3 + p))[:, None]
     np.testing.assert_allclose(out.embedding, expected, rtol=1e-5, atol=1e-7)
     assert out.dim == 4 and out.normalize and out.tokenizer.get_vocab() == model.tokenizer.get_vocab()
-    assert out.config["reregularize"] == {"pca_dims": 4, "sif_coefficient": 1e-3, "token_weights": "corpus_counts"}
+    assert out.config["reregularize"] == {"pca_dims": 4, "sif_coefficient": 1e-3, "token_weights": "corpus_counts", "drop_components": 0}
     assert model.dim == 8  # the input is not changed
 
 
@@ -40,3 +40,23 @@ def test_errors() -> None:
     )
     with pytest.raises(ValueError, match="one row per token"):
         reregularize(mapped, None)
+
+
+def test_drop_components_removes_the_leading_directions_and_zipf_weights() -> None:
+    import numpy as np
+
+    from model2vec.distill.postprocess import apply_pca, sif_weights, zipf_probabilities
+    from model2vec.pretrain.reregularize import reregularize
+
+    from ..conftest import make_model
+
+    model = make_model(dim=8)
+    table = np.asarray(model.embedding, dtype=np.float32)
+    out = reregularize(model, None, pca_dims=4, sif_coefficient=1e-3, drop_components=2, sif_source="zipf")
+    expected = apply_pca(table, 6)[:, 2:] * sif_weights(zipf_probabilities(len(table)), 1e-3)[:, None]
+    np.testing.assert_allclose(out.embedding, expected, rtol=1e-5, atol=1e-6)
+    assert out.dim == 4 and out.config["reregularize"]["token_weights"] == "zipf"
+    with pytest.raises(ValueError, match="drop_components"):
+        reregularize(model, None, pca_dims=4, drop_components=-1)
+    with pytest.raises(ValueError, match="sif_source"):
+        reregularize(model, None, pca_dims=4, sif_source="other")

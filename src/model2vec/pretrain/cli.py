@@ -68,6 +68,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=256, help="Texts per training step.")
     parser.add_argument("--learning-rate", type=float, default=5e-3)
     parser.add_argument("--pca-dims", type=int, default=256)
+    parser.add_argument(
+        "--drop-components", type=int, default=0, help="Remove this many leading principal components (default 0)."
+    )
+    parser.add_argument("--sif-coefficient", type=float, default=None, help="SIF 'a' (default: 1e-3).")
+    parser.add_argument(
+        "--sif-source", choices=("counts", "zipf"), default="counts", help="Token weights from corpus counts or rank."
+    )
     parser.add_argument("--quantize-to", choices=("float32", "float16", "int8"), default="float16")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--device", default=None, help="Torch device (default: CUDA when available, else CPU).")
@@ -94,6 +101,9 @@ def _run(args: argparse.Namespace) -> int:
         ),
         pca_dims=args.pca_dims,
         quantize_to=args.quantize_to,
+        drop_components=args.drop_components,
+        sif_source=args.sif_source,
+        **({} if args.sif_coefficient is None else {"sif_coefficient": args.sif_coefficient}),
     )
     if args.tagged:
         corpus = read_tagged_corpus(args.corpus, per_language=args.per_language, limit=args.limit)
