@@ -18,7 +18,12 @@ def test_pca_then_sif_from_counts() -> None:
     expected = apply_pca(model.embedding, 4) * (1e-3 / (1e-3 + p))[:, None]
     np.testing.assert_allclose(out.embedding, expected, rtol=1e-5, atol=1e-7)
     assert out.dim == 4 and out.normalize and out.tokenizer.get_vocab() == model.tokenizer.get_vocab()
-    assert out.config["reregularize"] == {"pca_dims": 4, "sif_coefficient": 1e-3, "token_weights": "corpus_counts", "drop_components": 0}
+    assert out.config["reregularize"] == {
+        "pca_dims": 4,
+        "sif_coefficient": 1e-3,
+        "token_weights": "corpus_counts",
+        "drop_components": 0,
+    }
     assert model.dim == 8  # the input is not changed
 
 
