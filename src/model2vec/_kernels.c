@@ -1212,6 +1212,10 @@ typedef struct {
     Py_ssize_t count, max_bytes;
     int32_t *slots;
     uint64_t mask;
+    /* One bit per hash of every byte prefix of every piece (top PREFIX_BITS bits of the FNV hash): when
+     * a substring's bit is clear no piece starts with it, so longer substrings need no look-up. A set
+     * bit may be a collision; it only costs a look-up, never a missed piece. */
+    uint64_t *prefixes;
     int32_t unk_id;
     double unk_score;
     Py_ssize_t duplicates;
@@ -1219,6 +1223,9 @@ typedef struct {
 
 static uint64_t fnv_step(uint64_t hash, unsigned char byte) { return (hash ^ byte) * 1099511628211ull; }
 #define FNV_START 14695981039346656037ull
+
+#define PREFIX_BITS 23
+#define PREFIX_BIT(hash) ((hash) >> (64 - PREFIX_BITS))
 
 static int32_t piece_lookup(const UnigramVocab *v, uint64_t hash, const unsigned char *data, Py_ssize_t length)
 {
@@ -1250,6 +1257,7 @@ static void UnigramVocab_dealloc(UnigramVocab *v)
     if (v->scores.obj != NULL)
         PyBuffer_Release(&v->scores);
     PyMem_Free(v->slots);
+    PyMem_Free(v->prefixes);
     Py_TYPE(v)->tp_free((PyObject *)v);
 }
 
@@ -1312,9 +1320,18 @@ static PyObject *UnigramVocab_new(PyTypeObject *type, PyObject *args, PyObject *
         goto fail;
     }
     memset(v->slots, 0xff, capacity * sizeof(int32_t));
+    v->prefixes = PyMem_Calloc((1u << PREFIX_BITS) / 64, sizeof(uint64_t));
+    if (v->prefixes == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
     for (Py_ssize_t id = 0; id < v->count; id++) {
         Py_ssize_t length = bounds[id + 1] - bounds[id];
-        uint64_t hash = hash_bytes(bytes + bounds[id], length), i;
+        uint64_t hash = FNV_START, i;
+        for (Py_ssize_t k = 0; k < length; k++) {
+            hash = fnv_step(hash, bytes[bounds[id] + k]);
+            v->prefixes[PREFIX_BIT(hash) >> 6] |= 1ull << (PREFIX_BIT(hash) & 63);
+        }
         if (length == 0)
             continue; /* never a match: a path holds no empty strings */
         for (i = hash & v->mask;; i = (i + 1) & v->mask) {
@@ -1385,6 +1402,8 @@ static Py_ssize_t segment_word(const UnigramVocab *v, const unsigned char *word,
         end = start + single;
         for (Py_ssize_t length = 1; length <= limit; length++) {
             hash = fnv_step(hash, word[start + length - 1]);
+            if (!(v->prefixes[PREFIX_BIT(hash) >> 6] & (1ull << (PREFIX_BIT(hash) & 63))))
+                break; /* no piece starts with these bytes, so none is longer either */
             if (start + length < n && (word[start + length] & 0xc0) == 0x80)
                 continue; /* not a character boundary */
             {
