@@ -53,9 +53,10 @@ def test_cli_pretrain(teacher_folder: Path, tmp_path: Path) -> None:
 
 
 def test_cli_pretrain_on_sentences(teacher_folder: Path, tmp_path: Path) -> None:
-    paragraphs = [f"{a} Then {b.lower()} And {c.lower()}" for a, b, c in zip(corpus(8), corpus(9)[1:], corpus(10)[2:])]
+    words = corpus(24)
+    paragraphs = [f"{words[i]}. Then {words[i + 1]}. And {words[i + 2]}." for i in range(0, 24, 3)]
     corpus_file = tmp_path / "corpus.txt"
-    corpus_file.write_text("\n".join(text.replace(" Then", ". Then").replace(" And", ". And") for text in paragraphs))
+    corpus_file.write_text("\n".join(paragraphs) + "\n")
     command = [sys.executable, "-m", "model2vec.cli", "pretrain", str(corpus_file), "--out", str(tmp_path / "m")]
     options = ["--teacher", str(teacher_folder), "--epochs", "1", "--pca-dims", "4", "--sentences", "--min-words", "3"]
     done = subprocess.run([*command, *options], cwd=ROOT, capture_output=True, text=True, check=False)
