@@ -1,22 +1,25 @@
 """Ablations of the English pre-training recipe, one change at a time, on the development suite.
 
     .venv/bin/python benchmarks/pretrain_ablations.py                        # every variant below
-    .venv/bin/python benchmarks/pretrain_ablations.py --only "default (300k)" "MSE loss"
+    .venv/bin/python benchmarks/pretrain_ablations.py --only "MSE loss" "lr 1e-2"
 
-Reuses the featurised corpus (`models/family/corpus.features`: all-MiniLM-L6-v2 in bfloat16, every
-paragraph of ../shared/data/corpus cut to 128 tokens, as `make models` writes it; a prefix of an
-unfinished featurisation is enough for the variants that need fewer texts). The starting tables
-(the teacher distilled in its own space, with 0 / 10k / 30k / 56k frequent corpus words added) are
-cached in `models/family/bases/`. Each variant trains (`fit_to_targets`, seed 42), re-regularises
-(PCA to 256, SIF from corpus counts), stores float16 and is scored on every task of
-../shared/data/eval. "default" is today's `make pretrain` recipe; every other row changes one thing.
+Reuses the featurised corpus (`models/family/corpus.features`: all-MiniLM-L6-v2 in bfloat16, corpus
+paragraphs cut to 128 tokens, as `make models` writes it; a prefix of an unfinished featurisation is
+enough for the variants that need fewer texts). The grid changes one thing at a time against today's
+`make pretrain` recipe on the first 100,000 paragraphs; the corpus-size rows use 300k and all
+paragraphs. The starting tables (the teacher distilled in its own space, with 0 / 10k / 30k / 56k
+frequent words counted over the whole corpus) are cached in `models/family/bases/`, trained tables in
+`models/family/ablation-tables/` (variants that differ only in PCA or SIF share one). Each variant
+trains (`fit_to_targets`, seed 42), re-regularises (PCA to 256, SIF from corpus counts), stores float16
+and is scored on every task of ../shared/data/eval.
 
-Two comparisons need other targets and run on the first 50,000 paragraphs (against the default recipe
-on the same 50,000): targets that are the mean of the teacher's output token vectors without [CLS] and
-[SEP] (computed here, cached), and the same text cut into sentences (featurised here, cached).
+Two comparisons need other targets or texts and run on the first 50,000 paragraphs (against the
+default on the same 50,000): targets that are the mean of the teacher's output token vectors without
+[CLS] and [SEP] (computed here, cached), and the same text cut into sentences (featurised here,
+cached); the sentence rows at 100k use the sentences `make models` featurises.
 
 Writes `benchmarks/results/pretrain-ablations.json` (per type, train seconds, parameters) and prints
-a Markdown table.
+a Markdown table (`--only NONE` prints the table of earlier runs).
 """
 
 from __future__ import annotations

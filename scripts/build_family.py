@@ -5,20 +5,24 @@
 
 Steps, each resumable (a finished member folder holds `scores.json` and is not rebuilt):
 
-1. Featurise every paragraph of ../shared/data/corpus (5+ words, cut to 128 teacher tokens) with
-   all-MiniLM-L6-v2 in bfloat16 into `models/family/corpus.features` (resumable shards; ~60-70 min
-   on 2 cores, the bulk of the time).
-2. Train the teacher's vocabulary once at the teacher's width (`fit_to_targets`, recipe below) and
-   keep the trained table in `models/family/work/`; `tiny`, `small` and `base` are PCA of it to 64,
-   128 and 256 dimensions with SIF weights from corpus counts.
+1. Featurise the first 100,000 paragraphs of ../shared/data/corpus (5+ words, cut to 128 teacher
+   tokens) with all-MiniLM-L6-v2 in bfloat16 into `models/family/corpus.features`, then the sentences
+   of those cut paragraphs into `models/family/sentences-100000.features` (resumable shards).
+2. Train the teacher's vocabulary once at the teacher's width on the sentences (`fit_to_targets`,
+   recipe below) and keep the trained table in `models/family/work/`; `tiny`, `small` and `base` are
+   PCA of it to 64, 128 and 256 dimensions with SIF weights from the sentences' token counts.
 3. `large`: the teacher's vocabulary plus the corpus's most frequent words it splits, trained the same
    way, kept at the teacher's full width (384: PCA can rotate but not add dimensions).
 4. `retrieval`: `base` fine-tuned for query -> passage search (`StaticModelForRetrieval`, in-batch
    negatives) on (first sentence, rest of the paragraph) pairs from the corpus and the SciFact *train*
-   claims with their cited abstracts; nothing from any test split.
-5. Score every member on the development suite (../shared/data/eval), measure encoding speed, write
-   each member's model card and `models/family/LEADERBOARD.md` (with the teacher and plain
-   distillation), and `benchmarks/results/family.json`.
+   claims with their cited abstracts (nothing from any test split), then averaged with `base`'s table.
+5. Score every member on the development suite (../shared/data/eval), measure encoding speed (all
+   models in alternating rounds at the end), write each member's model card,
+   `models/family/LEADERBOARD.md` (with the teacher and plain distillation) and
+   `benchmarks/results/family.json`.
+
+The recipe was chosen by benchmarks/pretrain_ablations.py (docs/pretrain.md); docs/models.md has the
+results and timings.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class Recipe:
     sif_coefficient: float = 1e-3
     large_new_words: int = 54_000
     retrieval_epochs: int = 3
+    retrieval_mix: float = 0.5  # share of the fine-tuned table in the retrieval member (the rest: base's)
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,28 @@ def retrieval_items(limit: int = 60_000) -> list[tuple[str, str]]:
     return items
 
 
+def mix_tables(tuned: Any, base: Any, share: float) -> Any:
+    """Return `share * tuned + (1 - share) * base`, row by row (token weights folded in).
+
+    Averaging the fine-tuned table with the one it started from (weight-space ensembling, as in
+    WiSE-FT) keeps most of the retrieval gain and gives back what fine-tuning cost the other tasks.
+    """
+    from model2vec import StaticModel
+
+    def rows(model: Any) -> np.ndarray:
+        table = np.asarray(model.embedding, dtype=np.float32)
+        return table if model.weights is None else table * np.asarray(model.weights, dtype=np.float32)[:, None]
+
+    return StaticModel(
+        vectors=share * rows(tuned) + (1.0 - share) * rows(base),
+        tokenizer=base.tokenizer,
+        config=base.config,
+        normalize=base.normalize,
+        base_model_name=base.base_model_name,
+        language=base.language,
+    )
+
+
 def build_member(member: Member) -> Any:
     """Make one member's model (float16) and return it."""
     from model2vec.model import quantize_model
@@ -187,7 +214,7 @@ def build_member(member: Member) -> Any:
         trainer = StaticModelForRetrieval.from_static_model(model=final)
         # Three epochs: longer runs raise retrieval further but cost classification and clustering.
         trainer.fit(items, random_seed=SEED, test_size=2000, max_epochs=RECIPE.retrieval_epochs)
-        final = trainer.to_static_model()
+        final = mix_tables(trainer.to_static_model(), final, RECIPE.retrieval_mix)
     return quantize_model(final, quantize_to="float16")
 
 
@@ -200,6 +227,22 @@ def encode_speed(model: Any, texts: list[str]) -> float:
         model.encode(texts)
         best = min(best, time.perf_counter() - start)
     return len(texts) / best
+
+
+def measure_speeds(folders: dict[str, Path], texts: list[str], rounds: int = 3) -> dict[str, float]:
+    """Return each model's best texts/s over `rounds` rounds that take the models in turn."""
+    from model2vec import StaticModel
+
+    models = {name: StaticModel.from_pretrained(folder) for name, folder in folders.items()}
+    best = dict.fromkeys(models, float("inf"))
+    for model in models.values():
+        model.encode(texts[:256])
+    for _ in range(rounds):
+        for name, model in models.items():
+            start = time.perf_counter()
+            model.encode(texts)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: len(texts) / seconds for name, seconds in best.items()}
 
 
 def score(model: Any, name: str, tasks: list, speed_texts: list[str]) -> dict[str, Any]:
@@ -238,7 +281,8 @@ def card(member: Member, row: dict[str, Any], training: dict[str, Any]) -> str:
     if member.retrieval:
         recipe.append(
             "- Retrieval fine-tuning: in-batch negatives on (first sentence, rest of the paragraph) pairs from the "
-            "corpus and the SciFact train claims with their cited abstracts (no test data)."
+            "corpus and the SciFact train claims with their cited abstracts (no test data), 3 epochs; the result "
+            f"is averaged with `base`'s table ({RECIPE.retrieval_mix:.0%} fine-tuned)."
         )
     recipe.append("- Stored as float16. Rebuild with `make models` (scripts/build_family.py).")
     types = " | ".join(row["type_scores"])
@@ -277,7 +321,7 @@ def folder_size_mb(folder: Path) -> float:
 def main(argv: list[str] | None = None) -> int:
     """Build, score and describe every member (see the module docstring)."""
     from model2vec import StaticModel
-    from model2vec.evaluation import discover_tasks, load_task, read_results
+    from model2vec.evaluation import discover_tasks, load_model, load_task, read_results, run_suite, write_results
     from model2vec.evaluation.data import resolve_data_dir
     from model2vec.pretrain import read_corpus
 
@@ -288,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
 
     log("featurising the corpus (resumable)")
     featurise()
-    tasks = [load_task(spec) for spec in discover_tasks(resolve_data_dir(None))]
+    specs = discover_tasks(resolve_data_dir(None))
+    tasks = [load_task(spec) for spec in specs]
     speed_texts = list(read_corpus(CORPUS, limit=20_000))
     rows: list[dict[str, Any]] = []
     for member in MEMBERS:
@@ -316,21 +361,39 @@ def main(argv: list[str] | None = None) -> int:
     if not args.only:
         references = []
         teacher_file = RESULTS / "teacher.json"
-        if teacher_file.is_file():
-            teacher = read_results(teacher_file).models[0]
-            references.append(
-                {
-                    "name": "all-MiniLM-L6-v2 (teacher)",
-                    "type_scores": teacher.type_scores(),
-                    "average": teacher.average,
-                    "parameters": 22_700_000,
-                }
-            )
+        teacher_model = load_model("teacher:all-minilm-l6-v2")
+        if not teacher_file.is_file():
+            log("teacher: scoring (once; cached in benchmarks/results/teacher.json)")
+            write_results(run_suite([teacher_model], specs, progress=True), teacher_file)
+        teacher = read_results(teacher_file).models[0]
+        teacher_texts = speed_texts[:2000]  # the transformer is ~500x slower: fewer texts
+        teacher_model.encode(teacher_texts[:64])
+        start = time.perf_counter()
+        teacher_model.encode(teacher_texts)
+        references.append(
+            {
+                "name": "all-MiniLM-L6-v2 (teacher)",
+                "type_scores": teacher.type_scores(),
+                "average": teacher.average,
+                "parameters": teacher_model.parameters or 22_713_216,
+                "size_mb": (teacher_model.size_bytes or 0) / 1e6,
+                "texts_per_s": len(teacher_texts) / (time.perf_counter() - start),
+            }
+        )
         distilled = ROOT / "models" / "minilm-distilled"
         if (distilled / "model.safetensors").is_file():
             plain = score(StaticModel.from_pretrained(distilled), "plain distillation", tasks, speed_texts)
             plain["size_mb"] = folder_size_mb(distilled)
             references.append(plain)
+        # Speeds measured together at the end, in alternating rounds, so that they compare (a member's
+        # build-time figure depends on what else the machine was doing then).
+        folders = {row["name"]: FAMILY / row["name"] for row in rows}
+        if (distilled / "model.safetensors").is_file():
+            folders["plain distillation"] = distilled
+        speeds = measure_speeds(folders, speed_texts)
+        for row in references + rows:
+            if row["name"] in speeds:
+                row["texts_per_s"] = speeds[row["name"]]
         table = leaderboard(references + rows)
         (FAMILY / "LEADERBOARD.md").write_text(table)
         RESULTS.mkdir(parents=True, exist_ok=True)
