@@ -32,7 +32,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,6 @@ class Member:
     pca_dims: int
     summary: str
     retrieval: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 RECIPE = Recipe()
