@@ -150,29 +150,17 @@ def trained_table(kind: str) -> tuple[Any, np.ndarray]:
 
 def retrieval_items(limit: int = 60_000) -> list[tuple[str, str]]:
     """(query, passage) training items: corpus pairs plus the SciFact train claims and their abstracts."""
+    from model2vec.evaluation.data import load_retrieval
     from model2vec.pretrain import read_corpus
     from model2vec.pretrain.sentences import query_passage_pairs
 
     items = list(query_passage_pairs(read_corpus(CORPUS, limit=limit * 2)))[:limit]
-    scifact = DATA / "eval" / "retrieval" / "scifact"
-    corpus = {}
-    with (scifact / "corpus.jsonl").open() as handle:
-        for line in handle:
-            row = json.loads(line)
-            corpus[str(row["_id"])] = f"{row.get('title', '')} {row['text']}".strip()
-    queries = {}
-    with (scifact / "queries.jsonl").open() as handle:
-        for line in handle:
-            row = json.loads(line)
-            queries[str(row["_id"])] = row["text"]
-    with (scifact / "qrels" / "train.tsv").open() as handle:
-        for number, line in enumerate(handle):
-            parts = line.rstrip("\n").split("\t")
-            if number == 0 and not parts[-1].strip().lstrip("-").isdigit():
-                continue  # header
-            query, document, score = parts[0], parts[1], int(parts[-1])
-            if score > 0 and query in queries and document in corpus:
-                items.append((queries[query], corpus[document]))
+    # SciFact's train split: every judged (claim, abstract) pair, in the qrels file's order.
+    scifact = load_retrieval(DATA / "eval" / "retrieval" / "scifact", split="train")
+    documents = dict(zip(scifact.doc_ids, scifact.doc_texts, strict=True))
+    claims = dict(zip(scifact.query_ids, scifact.query_texts, strict=True))
+    for query, judged in scifact.qrels.items():
+        items.extend((claims[query], documents[document]) for document, score in judged.items() if score > 0)
     return items
 
 
@@ -217,17 +205,6 @@ def build_member(member: Member) -> Any:
     return quantize_model(final, quantize_to="float16")
 
 
-def encode_speed(model: Any, texts: list[str]) -> float:
-    """Texts per second encoding `texts` (best of 3, after a warm-up)."""
-    model.encode(texts[:256])
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        model.encode(texts)
-        best = min(best, time.perf_counter() - start)
-    return len(texts) / best
-
-
 def measure_speeds(folders: dict[str, Path], texts: list[str], rounds: int = 3) -> dict[str, float]:
     """Return each model's best texts/s over `rounds` rounds that take the models in turn."""
     from model2vec import StaticModel
@@ -244,8 +221,8 @@ def measure_speeds(folders: dict[str, Path], texts: list[str], rounds: int = 3) 
     return {name: len(texts) / seconds for name, seconds in best.items()}
 
 
-def score(model: Any, name: str, tasks: list, speed_texts: list[str]) -> dict[str, Any]:
-    """Development-suite scores, parameters, size on disk and encoding speed of a model."""
+def score(model: Any, name: str, tasks: list) -> dict[str, Any]:
+    """Return a model's development-suite scores and parameter count (speeds: `measure_speeds`)."""
     from model2vec.evaluation import evaluate_model
 
     result = evaluate_model(model, tasks, name=name)
@@ -254,7 +231,6 @@ def score(model: Any, name: str, tasks: list, speed_texts: list[str]) -> dict[st
         "type_scores": result.type_scores(),
         "average": result.average,
         "parameters": int(model.embedding.size),
-        "texts_per_s": encode_speed(model, speed_texts),
         "result": result.as_dict(),
     }
 
@@ -333,7 +309,6 @@ def main(argv: list[str] | None = None) -> int:
     featurise()
     specs = discover_tasks(resolve_data_dir(None))
     tasks = [load_task(spec) for spec in specs]
-    speed_texts = list(read_corpus(CORPUS, limit=20_000))
     rows: list[dict[str, Any]] = []
     for member in MEMBERS:
         if args.only and member.name not in args.only:
@@ -349,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         build_s = time.perf_counter() - start
         model.save_pretrained(folder)
         log(f"{member.name}: scoring")
-        row = score(StaticModel.from_pretrained(folder), member.name, tasks, speed_texts)
+        row = score(StaticModel.from_pretrained(folder), member.name, tasks)
         row.update(size_mb=folder_size_mb(folder), build_s=build_s, recipe=asdict(RECIPE), pca_dims=member.pca_dims)
         training = StaticModel.from_pretrained(WORK / member.table).config.get("family_training", {})
         (folder / "README.md").write_text(card(member, row, training))
@@ -358,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{member.name}: {row['average']:.2f} {row['type_scores']}")
 
     if not args.only:
+        speed_texts = list(read_corpus(CORPUS, limit=20_000))
         references = []
         teacher_file = RESULTS / "teacher.json"
         teacher_model = load_model("teacher:all-minilm-l6-v2")
@@ -381,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         distilled = ROOT / "models" / "minilm-distilled"
         if (distilled / "model.safetensors").is_file():
-            plain = score(StaticModel.from_pretrained(distilled), "plain distillation", tasks, speed_texts)
+            plain = score(StaticModel.from_pretrained(distilled), "plain distillation", tasks)
             plain["size_mb"] = folder_size_mb(distilled)
             references.append(plain)
         # Speeds measured together at the end, in alternating rounds, so that they compare (a member's

@@ -494,26 +494,30 @@ def read_features(folder: str | os.PathLike[str], limit: int | None = None) -> t
     if not path.is_file():
         raise FileNotFoundError(f"{folder} is not a featurisation folder (no {MANIFEST}).")
     manifest = _read_manifest(path)
-    if not manifest.get("complete") and not _holds_prefix(folder, manifest, limit):
+    complete = bool(manifest.get("complete"))
+    if not complete and not _holds_prefix(folder, manifest, limit):
         raise ValueError(f"{folder} is incomplete; run featurize again with the same corpus to finish it.")
     if "width" not in manifest or "texts" not in manifest:
         raise ValueError(f"{path} lacks 'width' or 'texts'.")
-    if manifest.get("complete"):
-        # Shards past the stream's end (kept from a longer run) are not part of this featurisation.
-        limit = int(manifest["texts"]) if limit is None else min(limit, int(manifest["texts"]))
+    # A complete featurisation ends at its manifest's count (shards past it belong to a longer run and
+    # are kept); an unfinished one is read up to `limit`, which its finished shards cover (checked above).
+    if complete:
+        wanted = int(manifest["texts"]) if limit is None else min(limit, int(manifest["texts"]))
+    else:
+        assert limit is not None
+        wanted = limit
     texts: list[str] = []
     blocks: list[np.ndarray] = []
     index = 0
-    while (limit is None or len(texts) < limit) and _shard_path(folder, index).is_file():
+    while len(texts) < wanted and _shard_path(folder, index).is_file():
         shard = read_shard(_shard_path(folder, index), int(manifest["width"]))
         texts.extend(shard.texts)
         blocks.append(shard.embeddings)
         index += 1
-    if len(texts) < int(manifest["texts"]) and (limit is None or len(texts) < limit):
-        raise ValueError(f"{folder} lists {manifest['texts']} texts but its shards hold {len(texts)}.")
-    if not manifest.get("complete") and limit is not None and len(texts) < limit:
+    if len(texts) < wanted:
+        if complete:
+            raise ValueError(f"{folder} lists {manifest['texts']} texts but its shards hold {len(texts)}.")
         raise ValueError(f"{folder} is incomplete and its shards hold only {len(texts)} of {limit} texts.")
     embeddings = np.concatenate(blocks) if blocks else np.zeros((0, int(manifest["width"])), dtype=np.float32)
-    if limit is not None:
-        texts, embeddings = texts[:limit], embeddings[:limit]
+    texts, embeddings = texts[:wanted], embeddings[:wanted]
     return texts, embeddings
