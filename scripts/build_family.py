@@ -10,7 +10,7 @@ Steps, each resumable (a finished member folder holds `scores.json` and is not r
    of those cut paragraphs into `models/family/sentences-100000.features` (resumable shards).
 2. Train the teacher's vocabulary once at the teacher's width on the sentences (`fit_to_targets`,
    recipe below) and keep the trained table in `models/family/work/`; `tiny`, `small` and `base` are
-   PCA of it to 64, 128 and 256 dimensions with SIF weights from the sentences' token counts.
+   PCA of it to 80, 128 and 256 dimensions with SIF weights from the sentences' token counts.
 3. `large`: the teacher's vocabulary plus the corpus's most frequent words it splits, trained the same
    way, kept at the teacher's full width (384: PCA can rotate but not add dimensions).
 4. `retrieval`: `base` fine-tuned for query -> passage search (`StaticModelForRetrieval`, in-batch
@@ -32,6 +32,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ SEED = 42
 class Recipe:
     """How the trained tables are made (chosen by benchmarks/pretrain_ablations.py, docs/pretrain.md)."""
 
-    paragraphs: int = 100_000  # the first paragraphs of the corpus stream; training uses their sentences
+    paragraphs: int = 300_000  # the first paragraphs of the corpus stream; training uses their sentences
     with_paragraphs: bool = False  # also train on the paragraphs themselves
     loss: str = "cosine"
     learning_rate: float = 5e-3
@@ -78,7 +79,7 @@ class Member:
 RECIPE = Recipe()
 SENTENCES = FAMILY / f"sentences-{RECIPE.paragraphs}.features"
 MEMBERS = [
-    Member("tiny", "core", 64, "the smallest: 64 dimensions, under 2.5M parameters"),
+    Member("tiny", "core", 80, "the smallest: 80 dimensions, under 2.5M parameters"),
     Member("small", "core", 128, "128 dimensions, about 4M parameters"),
     Member("base", "core", 256, "the default: 256 dimensions, about 8M parameters"),
     Member("large", "large", 384, "an extended vocabulary at the teacher's full 384 dimensions, about 32M parameters"),
@@ -94,18 +95,40 @@ def log(message: str) -> None:
 # -- steps -------------------------------------------------------------------------------------------
 
 
+def cut_paragraphs(tokenizer: Any, limit: int, chunk: int = 4096) -> Iterator[str]:
+    """Yield the first `limit` corpus paragraphs as the teacher sees them (cut to 128 tokens).
+
+    Only the tokenizer runs: cutting needs no forward pass, so the sentences can be featurised without
+    featurising the paragraphs first.
+    """
+    from model2vec.pretrain import read_corpus
+    from model2vec.pretrain.featurize import cut_for_prefix
+
+    batch: list[str] = []
+    for paragraph in read_corpus(CORPUS, limit=limit):
+        batch.append(paragraph)
+        if len(batch) == chunk:
+            yield from cut_for_prefix(tokenizer, batch, "", 128)
+            batch = []
+    if batch:
+        yield from cut_for_prefix(tokenizer, batch, "", 128)
+
+
 def featurise() -> None:
-    """Step 1: the teacher's vectors of the first paragraphs, then of their sentences (both resumable)."""
+    """Step 1: the teacher's vectors of the sentences of the first paragraphs (resumable shards).
+
+    The paragraphs themselves are featurised only when the recipe also trains on them.
+    """
     from model2vec.distill import default_teacher_path
     from model2vec.distill.teachers import load_teacher
-    from model2vec.pretrain import featurize, read_corpus, read_features
+    from model2vec.pretrain import featurize, read_corpus
     from model2vec.pretrain.sentences import sentences_of
 
     teacher = load_teacher(default_teacher_path(), teacher_dtype="bfloat16")
-    featurize(read_corpus(CORPUS, limit=RECIPE.paragraphs), teacher, FEATURES, max_length=128)
+    if RECIPE.with_paragraphs:
+        featurize(read_corpus(CORPUS, limit=RECIPE.paragraphs), teacher, FEATURES, max_length=128)
     # The sentences of the paragraphs as the teacher saw them (cut to 128 tokens), as in the ablations.
-    paragraphs, _ = read_features(FEATURES, limit=RECIPE.paragraphs)
-    featurize(sentences_of(paragraphs), teacher, SENTENCES, max_length=128)
+    featurize(sentences_of(cut_paragraphs(teacher.tokenizer, RECIPE.paragraphs)), teacher, SENTENCES, max_length=128)
 
 
 def trained_table(kind: str) -> tuple[Any, np.ndarray]:
@@ -164,30 +187,9 @@ def retrieval_items(limit: int = 60_000) -> list[tuple[str, str]]:
     return items
 
 
-def mix_tables(tuned: Any, base: Any, share: float) -> Any:
-    """Return `share * tuned + (1 - share) * base`, row by row (token weights folded in).
-
-    Averaging the fine-tuned table with the one it started from (weight-space ensembling, as in
-    WiSE-FT) keeps most of the retrieval gain and gives back what fine-tuning cost the other tasks.
-    """
-    from model2vec import StaticModel
-
-    def rows(model: Any) -> np.ndarray:
-        table = np.asarray(model.embedding, dtype=np.float32)
-        return table if model.weights is None else table * np.asarray(model.weights, dtype=np.float32)[:, None]
-
-    return StaticModel(
-        vectors=share * rows(tuned) + (1.0 - share) * rows(base),
-        tokenizer=base.tokenizer,
-        config=base.config,
-        normalize=base.normalize,
-        base_model_name=base.base_model_name,
-        language=base.language,
-    )
-
-
 def build_member(member: Member) -> Any:
     """Make one member's model (float16) and return it."""
+    from model2vec.merge import interpolate
     from model2vec.model import quantize_model
     from model2vec.pretrain import reregularize
 
@@ -201,7 +203,8 @@ def build_member(member: Member) -> Any:
         trainer = StaticModelForRetrieval.from_static_model(model=final)
         # Three epochs: longer runs raise retrieval further but cost classification and clustering.
         trainer.fit(items, random_seed=SEED, test_size=2000, max_epochs=RECIPE.retrieval_epochs)
-        final = mix_tables(trainer.to_static_model(), final, RECIPE.retrieval_mix)
+        # Weight-space averaging with `base` (WiSE-FT style) gives back what fine-tuning cost other tasks.
+        final = interpolate(final, trainer.to_static_model(), RECIPE.retrieval_mix)
     return quantize_model(final, quantize_to="float16")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model2vec.pretrain.sentences import query_passage_pairs, sentences_of, split_sentences
+from model2vec.pretrain.sentences import query_passage_pairs, sentences_of, split_sentences, word_spans
 
 
 def test_splits_after_sentence_ends_only() -> None:
@@ -60,3 +60,32 @@ def test_sentences_of_streams_every_paragraph_in_order() -> None:
     paragraphs = ["First one is here. Second one is here.", "Third one is here."]
     assert list(sentences_of(paragraphs)) == ["First one is here.", "Second one is here.", "Third one is here."]
     assert list(sentences_of([])) == []
+
+
+def test_word_spans_are_shorter_runs_of_their_text() -> None:
+    texts = ["one two three four five six seven eight nine ten eleven", "too short", "a b c d"]
+    spans = list(word_spans(texts, seed=3))
+    assert len(spans) == 2  # "too short" has fewer than min_text_words words
+    for span, text in zip(spans, [texts[0], texts[2]], strict=True):
+        words = span.split()
+        assert 2 <= len(words) <= min(8, len(text.split()) - 1)
+        assert f" {span} " in f" {text} "
+
+
+def test_word_spans_are_seeded() -> None:
+    texts = [" ".join(f"w{i}" for i in range(n)) for n in range(4, 40)]
+    assert list(word_spans(texts, seed=1)) == list(word_spans(texts, seed=1))
+    assert list(word_spans(texts, seed=1)) != list(word_spans(texts, seed=2))
+    lengths = {len(span.split()) for span in word_spans(texts * 20, seed=0)}
+    assert lengths == set(range(2, 9))  # every length between the bounds occurs
+
+
+def test_word_spans_bad_input() -> None:
+    with pytest.raises(ValueError, match="min_words"):
+        list(word_spans(["a b c d e"], min_words=5, max_words=3))
+    with pytest.raises(ValueError, match="min_text_words"):
+        list(word_spans(["a b c d e"], min_words=4, min_text_words=4))
+    with pytest.raises(TypeError, match="max_words"):
+        list(word_spans(["a b c d e"], max_words=2.5))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="str"):
+        list(word_spans([["a", "b"]]))  # type: ignore[list-item]
