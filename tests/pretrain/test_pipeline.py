@@ -52,18 +52,33 @@ def test_cli_pretrain(teacher_folder: Path, tmp_path: Path) -> None:
     assert missing.stderr.strip().count("\n") == 0 and "does not exist" in missing.stderr
 
 
-def test_cli_pretrain_on_sentences(teacher_folder: Path, tmp_path: Path) -> None:
-    words = corpus(24)
-    paragraphs = [f"{words[i]}. Then {words[i + 1]}. And {words[i + 2]}." for i in range(0, 24, 3)]
+def _pretrain_cli_texts(teacher_folder: Path, tmp_path: Path, paragraphs: list[str], *flags: str) -> list[str]:
+    """Run `model2vec pretrain` on `paragraphs` with `flags`; return the texts it featurised."""
     corpus_file = tmp_path / "corpus.txt"
     corpus_file.write_text("\n".join(paragraphs) + "\n")
     command = [sys.executable, "-m", "model2vec.cli", "pretrain", str(corpus_file), "--out", str(tmp_path / "m")]
-    options = ["--teacher", str(teacher_folder), "--epochs", "1", "--pca-dims", "4", "--sentences", "--min-words", "3"]
+    options = ["--teacher", str(teacher_folder), "--epochs", "1", "--pca-dims", "4", "--min-words", "3", *flags]
     done = subprocess.run([*command, *options], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    texts, _ = read_features(tmp_path / "m.features")
+    return read_features(tmp_path / "m.features")[0]
+
+
+def test_cli_pretrain_on_sentences(teacher_folder: Path, tmp_path: Path) -> None:
+    words = corpus(24)
+    paragraphs = [f"{words[i]}. Then {words[i + 1]}. And {words[i + 2]}." for i in range(0, 24, 3)]
+    texts = _pretrain_cli_texts(teacher_folder, tmp_path, paragraphs, "--sentences")
     # Each paragraph became its sentences, in order.
     assert len(texts) > len(paragraphs) and texts[1].startswith("Then ")
+
+
+def test_cli_pretrain_with_spans(teacher_folder: Path, tmp_path: Path) -> None:
+    words = corpus(24)
+    paragraphs = [f"{words[i]} and then {words[i + 1]} or {words[i + 2]} again" for i in range(0, 24, 3)]
+    texts = _pretrain_cli_texts(teacher_folder, tmp_path, paragraphs, "--spans")
+    # The texts first, then one shorter span of every second text.
+    assert len(texts) == len(paragraphs) + len(paragraphs[0::2])
+    for span, text in zip(texts[len(paragraphs) :], paragraphs[0::2], strict=True):
+        assert span in text and len(span.split()) < len(text.split())
 
 
 def test_pretrain_with_function_targets_matches_the_teachers_own(teacher_folder: Path, tmp_path: Path) -> None:
