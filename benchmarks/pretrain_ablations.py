@@ -42,7 +42,7 @@ from model2vec.evaluation import discover_tasks, evaluate_model, load_task
 from model2vec.evaluation.data import resolve_data_dir
 from model2vec.model import quantize_model
 from model2vec.pretrain import TrainConfig, fit_to_targets, read_corpus, read_features, reregularize
-from model2vec.pretrain.featurize import cut_for_prefix
+from model2vec.pretrain.featurize import cut_stream
 from model2vec.pretrain.sentences import split_sentences, word_spans
 from model2vec.pretrain.vocabulary import frequent_new_words
 
@@ -129,13 +129,7 @@ def base_model(new_words: int) -> StaticModel:
 def cut_paragraphs(count: int) -> list[str]:
     """The first `count` corpus paragraphs as the teacher sees them (cut to 128 tokens; tokenizer only)."""
     tokenizer = Tokenizer.from_file(str(default_teacher_path() / "tokenizer.json"))
-    paragraphs = list(read_corpus(CORPUS, limit=count))
-    step = 4096
-    return [
-        text
-        for at in range(0, len(paragraphs), step)
-        for text in cut_for_prefix(tokenizer, paragraphs[at : at + step], "", 128)
-    ]
+    return list(cut_stream(tokenizer, read_corpus(CORPUS, limit=count), 128))
 
 
 def span_features(sentences: list[str], paragraphs: int) -> tuple[list[str], np.ndarray]:

@@ -34,7 +34,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -100,25 +99,6 @@ def log(message: str) -> None:
 # -- steps -------------------------------------------------------------------------------------------
 
 
-def cut_paragraphs(tokenizer: Any, limit: int, chunk: int = 4096) -> Iterator[str]:
-    """Yield the first `limit` corpus paragraphs as the teacher sees them (cut to 128 tokens).
-
-    Only the tokenizer runs: cutting needs no forward pass, so the sentences can be featurised without
-    featurising the paragraphs first.
-    """
-    from model2vec.pretrain import read_corpus
-    from model2vec.pretrain.featurize import cut_for_prefix
-
-    batch: list[str] = []
-    for paragraph in read_corpus(CORPUS, limit=limit):
-        batch.append(paragraph)
-        if len(batch) == chunk:
-            yield from cut_for_prefix(tokenizer, batch, "", 128)
-            batch = []
-    if batch:
-        yield from cut_for_prefix(tokenizer, batch, "", 128)
-
-
 def featurise() -> None:
     """Step 1: the teacher's vectors of the sentences of the first paragraphs (resumable shards).
 
@@ -127,13 +107,16 @@ def featurise() -> None:
     from model2vec.distill import default_teacher_path
     from model2vec.distill.teachers import load_teacher
     from model2vec.pretrain import featurize, read_corpus, read_features
+    from model2vec.pretrain.featurize import cut_stream
     from model2vec.pretrain.sentences import sentences_of, word_spans
 
     teacher = load_teacher(default_teacher_path(), teacher_dtype="bfloat16")
     if RECIPE.with_paragraphs:
         featurize(read_corpus(CORPUS, limit=RECIPE.paragraphs), teacher, FEATURES, max_length=128)
     # The sentences of the paragraphs as the teacher saw them (cut to 128 tokens), as in the ablations.
-    featurize(sentences_of(cut_paragraphs(teacher.tokenizer, RECIPE.paragraphs)), teacher, SENTENCES, max_length=128)
+    # Cutting needs only the tokenizer: the paragraphs themselves are not featurised.
+    paragraphs = cut_stream(teacher.tokenizer, read_corpus(CORPUS, limit=RECIPE.paragraphs), 128)
+    featurize(sentences_of(paragraphs), teacher, SENTENCES, max_length=128)
     sentences, _ = read_features(SENTENCES)
     for half, folder in enumerate(SPANS):
         featurize(word_spans(sentences[half::2], seed=half), teacher, folder, max_length=128)

@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 
 from model2vec.distill.teachers import embed_inputs, load_teacher
-from model2vec.pretrain.featurize import MANIFEST, featurize, read_features, read_shard, teacher_inputs, write_shard
+from model2vec.pretrain.featurize import (
+    MANIFEST,
+    cut_stream,
+    featurize,
+    read_features,
+    read_shard,
+    teacher_inputs,
+    write_shard,
+)
 
 from .conftest import corpus
 
@@ -44,6 +52,20 @@ def test_stored_text_is_what_the_teacher_saw(teacher_folder: Path) -> None:
     assert seen[0] == "Hello World, the"  # 4 word tokens + [CLS] + [SEP]
     again, _ = teacher_inputs(info.tokenizer, seen, 6)
     assert again == ids
+
+
+def test_cut_stream_gives_the_texts_featurize_stores(teacher_folder: Path, tmp_path: Path) -> None:
+    info = load_teacher(teacher_folder)
+    texts = [f"{text} and then some more words after it" for text in corpus(7)]
+    featurize(texts, info, tmp_path / "f", max_length=6, shard_size=4, show_progress_bar=False)
+    stored, _ = read_features(tmp_path / "f")
+    # Chunks smaller than the stream and than a shard: the cut does not depend on batching.
+    assert list(cut_stream(info.tokenizer, iter(texts), 6, chunk=3)) == stored
+    assert all(len(cut) < len(text) for cut, text in zip(stored, texts, strict=True))
+    with pytest.raises(ValueError, match="chunk"):
+        list(cut_stream(info.tokenizer, texts, 6, chunk=0))
+    with pytest.raises(TypeError, match="str"):
+        list(cut_stream(info.tokenizer, [b"bytes"], 6))  # type: ignore[list-item]
 
 
 def test_read_shard_detects_corruption(teacher_folder: Path, tmp_path: Path) -> None:

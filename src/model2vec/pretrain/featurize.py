@@ -358,6 +358,26 @@ def cut_for_prefix(tokenizer: Tokenizer, texts: list[str], prefix: str, max_leng
     return [text[len(prefix) :] if text.startswith(prefix) else "" for text in seen]
 
 
+def cut_stream(tokenizer: Tokenizer, texts: Iterable[str], max_length: int, chunk: int = 4096) -> Iterator[str]:
+    """Yield each text as a teacher sees it (cut to `max_length` tokens), tokenising `chunk` texts at a time.
+
+    Only the tokenizer runs, so the texts a featurisation would store can be derived (to split them into
+    sentences, say) without a forward pass; the result equals the texts `featurize` stores.
+
+    :param tokenizer: The teacher's tokenizer.
+    :param texts: Any iterable of str (a corpus stream).
+    :param max_length: Tokens per text, special tokens included.
+    :param chunk: Texts per tokenizer batch (>= 1).
+    :return: An iterator of the cut texts, in order.
+    :raises TypeError: If a text is not a str.
+    :raises ValueError: If `chunk` < 1.
+    """
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be an int >= 1, got {chunk!r}.")
+    for batch in _chunks(texts, chunk):
+        yield from cut_for_prefix(tokenizer, batch, "", max_length)
+
+
 def _embed_chunk(
     teacher: TeacherInfo | TextTeacher, chunk: list[str], max_length: int, batch_size: int
 ) -> tuple[list[str], np.ndarray]:
