@@ -43,7 +43,7 @@ from model2vec.evaluation.data import resolve_data_dir
 from model2vec.model import quantize_model
 from model2vec.pretrain import TrainConfig, fit_to_targets, read_corpus, read_features, reregularize
 from model2vec.pretrain.featurize import cut_stream
-from model2vec.pretrain.sentences import split_sentences, word_spans
+from model2vec.pretrain.sentences import sentences_of, word_spans
 from model2vec.pretrain.vocabulary import frequent_new_words
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,7 +149,7 @@ def sentence_features(paragraphs: list[str]) -> tuple[list[str], np.ndarray]:
     from model2vec.pretrain import featurize
 
     folder = FAMILY / f"sentences-{len(paragraphs)}.features"
-    sentences = [s for paragraph in paragraphs for s in split_sentences(paragraph)]
+    sentences = list(sentences_of(paragraphs))
     teacher = load_teacher(default_teacher_path(), teacher_dtype="bfloat16")
     featurize(sentences, teacher, folder, max_length=128)
     return read_features(folder)

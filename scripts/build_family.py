@@ -106,7 +106,7 @@ def featurise() -> None:
     """
     from model2vec.distill import default_teacher_path
     from model2vec.distill.teachers import load_teacher
-    from model2vec.pretrain import featurize, read_corpus, read_features
+    from model2vec.pretrain import featurize, read_corpus
     from model2vec.pretrain.featurize import cut_stream
     from model2vec.pretrain.sentences import sentences_of, word_spans
 
@@ -116,8 +116,9 @@ def featurise() -> None:
     # The sentences of the paragraphs as the teacher saw them (cut to 128 tokens), as in the ablations.
     # Cutting needs only the tokenizer: the paragraphs themselves are not featurised.
     paragraphs = cut_stream(teacher.tokenizer, read_corpus(CORPUS, limit=RECIPE.paragraphs), 128)
-    featurize(sentences_of(paragraphs), teacher, SENTENCES, max_length=128)
-    sentences, _ = read_features(SENTENCES)
+    # Kept as a list: the spans come from the same sentences (no need to read their features back).
+    sentences = list(sentences_of(paragraphs))
+    featurize(sentences, teacher, SENTENCES, max_length=128)
     for half, folder in enumerate(SPANS):
         featurize(word_spans(sentences[half::2], seed=half), teacher, folder, max_length=128)
 
