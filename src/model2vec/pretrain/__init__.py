@@ -3,11 +3,13 @@
 Steps, each usable alone: `read_corpus` (a deterministic stream of paragraphs), `featurize`
 (teacher vectors in resumable shards), `frequent_new_words` (optional vocabulary extension),
 `fit_to_targets` (train the table and per-token weights), `reregularize` (PCA + SIF weights from
-corpus counts); `pretrain` runs them all. Needs the `pretrain` extra (torch, transformers).
+corpus counts); `pretrain` runs them all. `align_parallel` / `read_pairs` / `translation_targets`
+turn parallel text into targets that align languages. Needs the `pretrain` extra (torch, transformers).
 """
 
 from model2vec.pretrain.corpus import read_corpus, read_tagged_corpus
 from model2vec.pretrain.featurize import featurize, read_features, read_shard
+from model2vec.pretrain.parallel import align_parallel, read_pairs, translation_targets
 from model2vec.pretrain.pipeline import PretrainConfig, pretrain
 from model2vec.pretrain.reregularize import reregularize
 from model2vec.pretrain.train import Loss, TrainConfig, TrainResult, fit_to_targets
@@ -18,6 +20,7 @@ __all__ = [
     "PretrainConfig",
     "TrainConfig",
     "TrainResult",
+    "align_parallel",
     "count_words",
     "featurize",
     "fit_to_targets",
@@ -25,7 +28,9 @@ __all__ = [
     "pretrain",
     "read_corpus",
     "read_features",
+    "read_pairs",
     "read_shard",
     "read_tagged_corpus",
     "reregularize",
+    "translation_targets",
 ]

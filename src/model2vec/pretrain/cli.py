@@ -66,6 +66,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="Also train on one random 2-8 word span of every second training text (seed 0; with --sentences "
         "this is the model family's recipe, which scored higher).",
     )
+    parser.add_argument(
+        "--pairs",
+        nargs="+",
+        default=None,
+        help="Translation pairs (.tsv/.tsv.gz: text<TAB>target or lang<TAB>text<TAB>target): each text also "
+        "learns the teacher's vector of its target, which aligns languages (docs/multilingual.md).",
+    )
     parser.add_argument("--teacher-dtype", choices=("float32", "bfloat16"), default="float32")
     parser.add_argument(
         "--min-token-count",
@@ -96,6 +103,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     from model2vec.distill.text_teachers import as_text_teacher
     from model2vec.pretrain import PretrainConfig, TrainConfig, pretrain, read_corpus, read_tagged_corpus
+    from model2vec.pretrain.parallel import read_pairs
 
     config = PretrainConfig(
         max_length=args.max_length,
@@ -147,6 +155,7 @@ def _run(args: argparse.Namespace) -> int:
         device=args.device,
         targets=targets,
         base=args.base,
+        pairs=None if args.pairs is None else read_pairs(args.pairs),
         # `--no-progress` / `--quiet` are added to every command by model2vec.cli.
         show_progress_bar=not getattr(args, "no_progress", False),
     )

@@ -91,6 +91,7 @@ def pretrain(
     show_progress_bar: bool = True,
     targets: TextTeacher | Callable[[list[str]], Any] | str | None = None,
     base: StaticModel | str | os.PathLike[str] | None = None,
+    pairs: Iterable[tuple[str, str]] | None = None,
 ) -> StaticModel:
     """Pre-train a static model from a teacher and a corpus, and save it as a normal model folder.
 
@@ -116,6 +117,10 @@ def pretrain(
     :param base: Start from this model (or folder) instead of distilling the teacher: a distillation of
         the same teacher with `pca_dims=None` and `sif_coefficient=None` (in the teacher's space), reused
         across runs to save the teacher's pass over its vocabulary. Not with `config.new_words`.
+    :param pairs: Translation pairs `(text, target)` (e.g. `parallel.read_pairs`): each text is also
+        trained to reproduce the teacher's vector of its target (its English translation), which
+        aligns languages in the student (`translation_targets`; the distinct targets are featurised
+        once, in `<features>.pairs`). None: the corpus alone.
     :return: The saved model.
     :raises FileNotFoundError: If the teacher cannot be found.
     :raises ValueError: For bad settings or an empty corpus.
@@ -147,10 +152,27 @@ def pretrain(
         batch_size=config.teacher_batch_size,
         show_progress_bar=show_progress_bar,
     )
+    pair_texts: list[str] = []
+    pair_vectors = None
+    if pairs is not None:
+        from model2vec.pretrain.parallel import translation_targets
+
+        pair_texts, pair_vectors = translation_targets(
+            pairs,
+            target_teacher,
+            features_dir.with_name(features_dir.name + ".pairs"),
+            max_length=config.max_length,
+            shard_size=config.shard_size,
+            batch_size=config.teacher_batch_size,
+            show_progress_bar=show_progress_bar,
+        )
     target_name = target_teacher.name
     del target_teacher  # frees the teacher before training
     timings["featurize_s"] = time.perf_counter() - start
     texts, target_vectors = read_features(features_dir)
+    if pair_vectors is not None:
+        texts = texts + pair_texts
+        target_vectors = np.concatenate([target_vectors, pair_vectors])
     if not texts:
         raise ValueError("The corpus is empty: nothing to pre-train on.")
 
@@ -192,7 +214,8 @@ def pretrain(
     )
     model.config["pretrain"] = {
         **config.as_dict(),
-        "corpus_texts": len(texts),
+        "corpus_texts": len(texts) - len(pair_texts),
+        "pair_texts": len(pair_texts),
         "new_words": 0 if words is None else len(words),
         "best_validation_loss": result.best_validation_loss,
         "vocabulary": {"teacher": vocabulary_size, "kept": model.tokenizer.get_vocab_size()},
@@ -203,7 +226,8 @@ def pretrain(
         "config": config.as_dict(),
         "teacher": str(teacher_path),
         "targets": target_name,
-        "corpus_texts": len(texts),
+        "corpus_texts": len(texts) - len(pair_texts),
+        "pair_texts": len(pair_texts),
         "new_words": 0 if words is None else len(words),
         "timings": timings,
         "history": result.history,
