@@ -16,8 +16,8 @@ from model2vec.pretrain import PretrainConfig, TrainConfig, pretrain
 from model2vec.pretrain.parallel import (
     align_monotonic,
     align_parallel,
-    margin_scores,
     read_pairs,
+    relative_scores,
     translation_targets,
 )
 
@@ -27,19 +27,21 @@ from .test_featurize_function import Counting, fake
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_margin_scores_prefer_the_mutual_nearest_neighbour() -> None:
+def test_relative_scores_are_cosines_above_both_lines_averages() -> None:
     rng = np.random.default_rng(0)
     target = rng.normal(size=(6, 8)).astype(np.float32)
     source = target[[2, 0]] + 0.05 * rng.normal(size=(2, 8)).astype(np.float32)
-    margin = margin_scores(source, target, k=3)
-    assert margin.shape == (2, 6)
-    assert margin[0].argmax() == 2 and margin[1].argmax() == 0
-    assert margin[0, 2] > 1 > margin[0, 5]
-    assert margin_scores(np.zeros((0, 8)), target).shape == (0, 6)
+    scores = relative_scores(source, target)
+    assert scores.shape == (2, 6)
+    assert scores[0].argmax() == 2 and scores[1].argmax() == 0 and scores[0, 2] > 0
+    cosine = (source / np.linalg.norm(source, axis=1, keepdims=True)) @ (
+        target / np.linalg.norm(target, axis=1, keepdims=True)
+    ).T
+    expected = cosine[1, 3] - (cosine[1].mean() + cosine[:, 3].mean()) / 2
+    assert scores[1, 3] == pytest.approx(expected, abs=1e-6)
+    assert relative_scores(np.zeros((0, 8)), target).shape == (0, 6)
     with pytest.raises(ValueError, match="shapes"):
-        margin_scores(source, target[:, :4])
-    with pytest.raises(ValueError, match="k must"):
-        margin_scores(source, target, k=0)
+        relative_scores(source, target[:, :4])
 
 
 def test_align_monotonic_skips_lines_and_never_crosses() -> None:
@@ -69,6 +71,8 @@ def test_align_parallel_recovers_deleted_lines_and_a_second_translation() -> Non
     assert align_parallel(source, target, max_passes=1) == list(enumerate(first))
     with pytest.raises(ValueError, match="max_passes"):
         align_parallel(source, target, max_passes=0)
+    with pytest.raises(ValueError, match="min_share"):
+        align_parallel(source, target, min_share=2.0)
 
 
 def test_read_pairs(tmp_path: Path) -> None:

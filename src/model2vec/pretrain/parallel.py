@@ -4,8 +4,8 @@ Multilingual static models learn to put a sentence and its translation at the sa
 training target of a sentence in any language is the teacher's vector of its English translation
 (`pretrain(..., pairs=...)`). Corpora of translations are often line-parallel files from which some
 lines were removed (duplicates, evaluation text), so the alignment has to be recovered:
-`align_parallel` finds it from sentence vectors of any model, by dynamic programming over a
-margin score, allowing lines missing on either side and several translations concatenated in one
+`align_parallel` finds it from sentence vectors of any model (even a weakly aligned one), by dynamic
+programming over similarities, allowing lines missing on either side and several translations concatenated in one
 block.
 """
 
@@ -26,37 +26,28 @@ if TYPE_CHECKING:
     from model2vec.distill.text_teachers import TextTeacher
 
 
-def margin_scores(source: np.ndarray, target: np.ndarray, k: int = 4) -> np.ndarray:
-    """Score every (source, target) pair by its ratio margin: cosine over the mean cosine of both sides' neighbours.
+def relative_scores(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Score every (source, target) pair by its cosine above the average cosine of both lines.
 
-    A pair scores above 1 when its two sentences are closer to each other than to their `k` nearest
-    other candidates on average (the margin criterion of bitext mining), which is comparable across
-    languages whose raw cosines differ in scale.
+    `cos(i, j) - (mean_j' cos(i, j') + mean_i' cos(i', j)) / 2`: positive when the two lines are closer
+    than each is to a typical line of the other side, which is comparable across languages whose raw
+    cosines differ in scale. It asks less of the vectors than nearest-neighbour criteria: with a weakly
+    aligned model a translation is rarely the nearest line, but usually above average, and the order of
+    the lines does the rest (`align_monotonic`).
 
     :param source: `(n, d)` vectors of the source lines.
     :param target: `(m, d)` vectors of the target lines.
-    :param k: Neighbours averaged on each side (clipped to the number of candidates).
-    :return: `(n, m)` float32 margins (0 where a row or column has zero norm).
-    :raises ValueError: For arrays that are not 2-D with the same width, or `k < 1`.
+    :return: `(n, m)` float32 scores.
+    :raises ValueError: For arrays that are not 2-D with the same width.
     """
     source = np.asarray(source, dtype=np.float32)
     target = np.asarray(target, dtype=np.float32)
     if source.ndim != 2 or target.ndim != 2 or source.shape[1] != target.shape[1]:
         raise ValueError(f"Expected (n, d) and (m, d) arrays, got shapes {source.shape} and {target.shape}.")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}.")
     if not len(source) or not len(target):
         return np.zeros((len(source), len(target)), dtype=np.float32)
     cosine = _normalized(source) @ _normalized(target).T
-    k_source = min(k, cosine.shape[1])
-    k_target = min(k, cosine.shape[0])
-    # The mean of the k largest values per row / column (np.partition avoids a full sort).
-    source_knn = -np.partition(-cosine, k_source - 1, axis=1)[:, :k_source].mean(axis=1)
-    target_knn = -np.partition(-cosine, k_target - 1, axis=0)[:k_target].mean(axis=0)
-    denominator = (source_knn[:, None] + target_knn[None, :]) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        margin = np.where(denominator > 0, cosine / denominator, 0.0)
-    return margin.astype(np.float32)
+    return cosine - (cosine.mean(axis=1, keepdims=True) + cosine.mean(axis=0, keepdims=True)) / 2
 
 
 def _normalized(vectors: np.ndarray) -> np.ndarray:
@@ -71,7 +62,7 @@ def align_monotonic(gain: np.ndarray) -> list[tuple[int, int]]:
     is matched at most once, matches never cross, and only matches with a positive gain are worth
     taking, so lines missing on either side are simply left out.
 
-    :param gain: `(n, m)` gains (e.g. `margin_scores(...) - 1`).
+    :param gain: `(n, m)` gains (e.g. `relative_scores`).
     :return: The matches `(i, j)` in increasing order of both indices.
     :raises ValueError: If `gain` is not 2-D.
     """
@@ -106,38 +97,38 @@ def align_monotonic(gain: np.ndarray) -> list[tuple[int, int]]:
 def align_parallel(
     source: np.ndarray,
     target: np.ndarray,
-    k: int = 4,
-    threshold: float = 1.0,
     max_passes: int = 4,
-    min_matches: int = 1,
+    min_share: float = 0.1,
 ) -> list[tuple[int, int]]:
     """Recover which source line translates which target line, from sentence vectors of both sides.
 
     Both sides are assumed to be in the same order up to missing lines; the source side may also hold
     several translations one after another (a second reference, regional variants): after an
-    order-preserving alignment (`align_monotonic` on `margin_scores - threshold`), the source lines
-    left over are aligned again, up to `max_passes` times. A target line may be matched once per pass.
+    order-preserving alignment (`align_monotonic` on `relative_scores`), the source lines left over are
+    aligned again, up to `max_passes` times, while a pass still matches at least `min_share` of what the
+    first one did (leftovers of a single translation are lines without a counterpart: stop there). A
+    target line may be matched once per pass.
 
     :param source: `(n, d)` vectors of the source lines, in file order.
     :param target: `(m, d)` vectors of the target lines, in file order.
-    :param k: Neighbours of the margin score.
-    :param threshold: Margin a match must exceed (1: closer than the average neighbour).
-    :param max_passes: At most this many alignment passes over the leftover source lines.
-    :param min_matches: Stop when a pass finds fewer matches than this.
+    :param max_passes: At most this many alignment passes.
+    :param min_share: A later pass must match at least this share of the first pass's matches.
     :return: Sorted `(source index, target index)` matches.
     :raises ValueError: For mismatched shapes or bad settings.
     """
     if isinstance(max_passes, bool) or not isinstance(max_passes, int) or max_passes < 1:
         raise ValueError(f"max_passes must be a positive int, got {max_passes!r}.")
-    margin = margin_scores(source, target, k=k)
-    remaining = np.arange(len(margin))
+    if not 0.0 <= min_share <= 1.0:
+        raise ValueError(f"min_share must be in [0, 1], got {min_share!r}.")
+    scores = relative_scores(source, target)
+    remaining = np.arange(len(scores))
     matches: list[tuple[int, int]] = []
+    first = 0
     for _ in range(max_passes):
-        if not len(remaining):
+        found = align_monotonic(scores[remaining]) if len(remaining) else []
+        if not found or (matches and len(found) < min_share * first):
             break
-        found = align_monotonic(margin[remaining] - threshold)
-        if len(found) < max(min_matches, 1):
-            break
+        first = first or len(found)
         matches.extend((int(remaining[i]), j) for i, j in found)
         taken = np.zeros(len(remaining), dtype=bool)
         taken[[i for i, _ in found]] = True
