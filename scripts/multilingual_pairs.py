@@ -8,8 +8,8 @@ NTREX-128 (news, 1,997 lines translated into 128 languages) and TICO-19 (COVID-1
 and concatenates regional variants and second references, so each language's block is aligned to
 the English block again (`model2vec.pretrain.parallel.align_parallel` on the vectors of a static
 model: cosines above both lines' averages, order-preserving, several passes; the distilled model's 8
-leading principal components are left out, as they mostly tell languages apart). Tatoeba-Challenge sentences are not parallel
-and are left out. The language blocks are read in the corpus's build order (MANIFEST.json:
+leading principal components are left out, as they mostly tell languages apart). Tatoeba-Challenge
+sentences are not parallel and are left out. The language blocks are read in the corpus's build order (MANIFEST.json:
 `corpus.rows_per_language_and_source`). Writes `lang<TAB>text<TAB>english` lines (the data stays
 outside the repository: the default output is under the git-ignored `models/`).
 """
