@@ -251,15 +251,20 @@ def _tiny_folder(tmp_path: Path) -> Path:
 TINY_TEXTS = ["a b ab", "日本 é ba", "<s> ab </s>", "zzz", "", "ab" * 40, "é" * 3 + " a"]
 
 
-def test_static_model_loads_lean_and_encodes_like_rust(
-    kernel_mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    folder = _tiny_folder(tmp_path)
+def lean_and_rust_models(folder: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[StaticModel, StaticModel]:
+    """Load the model in `folder` twice: lean (whatever its size), then with the Rust Unigram model."""
     monkeypatch.setattr(unigram, "LEAN_MIN_PIECES", 0)
     lean = StaticModel.from_pretrained(folder)
     monkeypatch.setenv("MODEL2VEC_LEAN_UNIGRAM", "0")
     rust = StaticModel.from_pretrained(folder)
     assert lean._lean is not None and rust._lean is None
+    return lean, rust
+
+
+def test_static_model_loads_lean_and_encodes_like_rust(
+    kernel_mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lean, rust = lean_and_rust_models(_tiny_folder(tmp_path), monkeypatch)
     np.testing.assert_array_equal(lean.encode(TINY_TEXTS), rust.encode(TINY_TEXTS))
     np.testing.assert_array_equal(lean.encode(TINY_TEXTS, max_length=2), rust.encode(TINY_TEXTS, max_length=2))
     assert lean.tokenize(TINY_TEXTS) == rust.tokenize(TINY_TEXTS)

@@ -5,7 +5,8 @@
  *     split texts at spaces and look the words up in one pass.
  *
  * scan_unigram_vocab and UnigramVocab (at the end): a tokenizer.json's Unigram vocabulary read without
- *     the Rust model, and its exact Viterbi segmentation (for large multilingual vocabularies).
+ *     the Rust model, and its exact Viterbi segmentation (for large multilingual vocabularies), of
+ *     pre-tokens or of whole texts that a Metaspace tokenizer splits at spaces alone.
  *
  * segment_sums(table, ids, offsets, weights, mapping, out)
  *     out[t] = sum over k in [offsets[t], offsets[t+1]) of w(ids[k]) * table[row(ids[k])], in float32,
@@ -1455,6 +1456,113 @@ static Py_ssize_t segment_word(const UnigramVocab *v, const unsigned char *word,
     return count;
 }
 
+/* The items of `list` in a tuple, which keeps them alive while the GIL is released, each checked to be
+ * a str (else TypeError with `message`), and an int64 bytearray with one count per item in *counts.
+ * Returns NULL with an exception set on failure. */
+static PyObject *hold_strs(PyObject *list, const char *message, PyObject **counts)
+{
+    PyObject *held = PySequence_Tuple(list);
+    if (held == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(held); i++) {
+        PyObject *item = PyTuple_GET_ITEM(held, i);
+        if (!PyUnicode_Check(item)) {
+            PyErr_SetString(PyExc_TypeError, message);
+            Py_DECREF(held);
+            return NULL;
+        }
+#if PY_VERSION_HEX < 0x030C0000
+        if (PyUnicode_READY(item) < 0) { /* a legacy str gets its compact form (always compact from 3.12) */
+            Py_DECREF(held);
+            return NULL;
+        }
+#endif
+    }
+    *counts = PyByteArray_FromStringAndSize(NULL, PyTuple_GET_SIZE(held) * (Py_ssize_t)sizeof(int64_t));
+    if (*counts == NULL) {
+        Py_DECREF(held);
+        return NULL;
+    }
+    return held;
+}
+
+/* An array of `count` items of `size` bytes (at least one item, so that NULL always means no memory). */
+static void *per_item(Py_ssize_t count, size_t size) { return PyMem_Malloc((size_t)(count ? count : 1) * size); }
+
+/* Append code point c as UTF-8 (c is no surrogate: the caller refuses those). */
+static Py_ssize_t put_utf8(unsigned char *out, Py_UCS4 c)
+{
+    if (c < 0x80) {
+        out[0] = (unsigned char)c;
+        return 1;
+    }
+    if (c < 0x800) {
+        out[0] = (unsigned char)(0xc0 | (c >> 6));
+        out[1] = (unsigned char)(0x80 | (c & 0x3f));
+        return 2;
+    }
+    if (c < 0x10000) {
+        out[0] = (unsigned char)(0xe0 | (c >> 12));
+        out[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
+        out[2] = (unsigned char)(0x80 | (c & 0x3f));
+        return 3;
+    }
+    out[0] = (unsigned char)(0xf0 | (c >> 18));
+    out[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3f));
+    out[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
+    out[3] = (unsigned char)(0x80 | (c & 0x3f));
+    return 4;
+}
+
+/* Scratch of a search, grown as longer words come (raw allocator: used without the GIL). */
+typedef struct {
+    unsigned char *word;
+    double *best;
+    Py_ssize_t *from;
+    int32_t *node;
+    Py_ssize_t capacity; /* bytes of word; the others hold capacity + 1 entries */
+} word_scratch;
+
+static int reserve_word(word_scratch *s, Py_ssize_t bytes)
+{
+    Py_ssize_t capacity = s->capacity ? s->capacity : 256;
+    void *word, *best, *from, *node;
+    if (bytes <= s->capacity)
+        return 0;
+    while (capacity < bytes)
+        capacity *= 2;
+    word = PyMem_RawRealloc(s->word, (size_t)capacity);
+    if (word != NULL)
+        s->word = word;
+    best = PyMem_RawRealloc(s->best, (size_t)(capacity + 1) * sizeof(double));
+    if (best != NULL)
+        s->best = best;
+    from = PyMem_RawRealloc(s->from, (size_t)(capacity + 1) * sizeof(Py_ssize_t));
+    if (from != NULL)
+        s->from = from;
+    node = PyMem_RawRealloc(s->node, (size_t)(capacity + 1) * sizeof(int32_t));
+    if (node != NULL)
+        s->node = node;
+    if (word == NULL || best == NULL || from == NULL || node == NULL)
+        return -1;
+    s->capacity = capacity;
+    return 0;
+}
+
+static void free_scratch(word_scratch *s)
+{
+    PyMem_RawFree(s->word);
+    PyMem_RawFree(s->best);
+    PyMem_RawFree(s->from);
+    PyMem_RawFree(s->node);
+}
+
+/* The ids gathered in `out` as a bytearray of int32. */
+static PyObject *ids_of(const id_buffer *out)
+{
+    return PyByteArray_FromStringAndSize((const char *)out->data, out->used * (Py_ssize_t)sizeof(int32_t));
+}
+
 /* segment(words): the words' UTF-8 is gathered with the GIL, then searched without it (the shell
  * tokenizer of another batch can run meanwhile); every call has its own scratch, so threads may share
  * one vocabulary. */
@@ -1464,47 +1572,36 @@ static PyObject *UnigramVocab_segment(UnigramVocab *v, PyObject *args)
     const char **data = NULL;
     Py_ssize_t *lengths = NULL, total, longest = 0, failed = 0;
     int64_t *per_word;
-    double *best = NULL;
-    Py_ssize_t *from = NULL;
-    int32_t *node = NULL;
+    word_scratch scratch = {NULL, NULL, NULL, NULL, 0};
     id_buffer out = {NULL, 0, 0};
     if (!PyArg_ParseTuple(args, "O!:segment", &PyList_Type, &words))
         return NULL;
-    held = PySequence_Tuple(words); /* keeps every str alive while the GIL is released */
+    held = hold_strs(words, "words must be str", &counts);
     if (held == NULL)
         return NULL;
     total = PyTuple_GET_SIZE(held);
-    counts = PyByteArray_FromStringAndSize(NULL, total * (Py_ssize_t)sizeof(int64_t));
-    data = PyMem_Malloc((size_t)(total ? total : 1) * sizeof(char *));
-    lengths = PyMem_Malloc((size_t)(total ? total : 1) * sizeof(Py_ssize_t));
-    if (counts == NULL || data == NULL || lengths == NULL) {
-        if (!PyErr_Occurred())
-            PyErr_NoMemory();
+    data = per_item(total, sizeof(char *));
+    lengths = per_item(total, sizeof(Py_ssize_t));
+    if (data == NULL || lengths == NULL) {
+        PyErr_NoMemory();
         goto done;
     }
     for (Py_ssize_t i = 0; i < total; i++) {
-        PyObject *word = PyTuple_GET_ITEM(held, i);
-        if (!PyUnicode_Check(word)) {
-            PyErr_SetString(PyExc_TypeError, "words must be str");
-            goto done;
-        }
-        data[i] = PyUnicode_AsUTF8AndSize(word, &lengths[i]);
+        data[i] = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(held, i), &lengths[i]);
         if (data[i] == NULL)
             goto done;
         if (lengths[i] > longest)
             longest = lengths[i];
     }
-    best = PyMem_RawMalloc((size_t)(longest + 1) * sizeof(double));
-    from = PyMem_RawMalloc((size_t)(longest + 1) * sizeof(Py_ssize_t));
-    node = PyMem_RawMalloc((size_t)(longest + 1) * sizeof(int32_t));
-    if (best == NULL || from == NULL || node == NULL) {
+    if (reserve_word(&scratch, longest) < 0) {
         PyErr_NoMemory();
         goto done;
     }
     per_word = (int64_t *)PyByteArray_AS_STRING(counts);
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < total; i++) {
-        Py_ssize_t count = segment_word(v, (const unsigned char *)data[i], lengths[i], best, from, node, &out);
+        Py_ssize_t count = segment_word(v, (const unsigned char *)data[i], lengths[i], scratch.best, scratch.from,
+                                        scratch.node, &out);
         if (count < 0) {
             failed = 1;
             break;
@@ -1512,19 +1609,143 @@ static PyObject *UnigramVocab_segment(UnigramVocab *v, PyObject *args)
         per_word[i] = (int64_t)count;
     }
     Py_END_ALLOW_THREADS
-    if (failed) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    ids = PyByteArray_FromStringAndSize((const char *)out.data, out.used * (Py_ssize_t)sizeof(int32_t));
+    ids = failed ? PyErr_NoMemory() : ids_of(&out);
 done:
     free(out.data);
-    PyMem_RawFree(best);
-    PyMem_RawFree(from);
-    PyMem_RawFree(node);
+    free_scratch(&scratch);
     PyMem_Free(data);
     PyMem_Free(lengths);
     Py_DECREF(held);
+    if (ids == NULL) {
+        Py_XDECREF(counts);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", ids, counts);
+}
+
+/* segment_texts(texts, unsafe, replacement): the Unigram ids of every text that a Metaspace tokenizer
+ * splits at its spaces alone (see model2vec.tokenization.metaspace). A text is covered when none of its
+ * code points has its bit set in `unsafe` (a bitmap of 0x110000 bits, bit c % 8 of byte c / 8) and it
+ * holds no surrogate; its pre-tokens are `replacement` + each run of non-space characters, then
+ * `replacement` alone when the text ends with a space. Returns (int32 ids of the covered texts, one after
+ * another; int64 number of ids per text, -1 for a text not covered). The texts are read and searched
+ * without the GIL. */
+static PyObject *UnigramVocab_segment_texts(UnigramVocab *v, PyObject *args)
+{
+    PyObject *texts, *replacement, *held = NULL, *ids = NULL, *counts = NULL;
+    Py_buffer unsafe;
+    const void **data = NULL;
+    int *kinds = NULL;
+    Py_ssize_t *lengths = NULL, total, mark_bytes, failed = 0;
+    unsigned char mark[4];
+    const unsigned char *bits;
+    int64_t *per_text;
+    Py_UCS4 r;
+    word_scratch scratch = {NULL, NULL, NULL, NULL, 0};
+    id_buffer out = {NULL, 0, 0};
+    if (!PyArg_ParseTuple(args, "O!y*U:segment_texts", &PyList_Type, &texts, &unsafe, &replacement))
+        return NULL;
+    if (unsafe.len < 0x110000 / 8) {
+        PyErr_SetString(PyExc_ValueError, "unsafe must hold 0x110000 bits");
+        PyBuffer_Release(&unsafe);
+        return NULL;
+    }
+    if (PyUnicode_GET_LENGTH(replacement) != 1 || Py_UNICODE_IS_SURROGATE(PyUnicode_READ_CHAR(replacement, 0))) {
+        PyErr_SetString(PyExc_ValueError, "replacement must be one character");
+        PyBuffer_Release(&unsafe);
+        return NULL;
+    }
+    r = PyUnicode_READ_CHAR(replacement, 0);
+    mark_bytes = put_utf8(mark, r);
+    bits = (const unsigned char *)unsafe.buf;
+    held = hold_strs(texts, "texts must be str", &counts);
+    if (held == NULL) {
+        PyBuffer_Release(&unsafe);
+        return NULL;
+    }
+    total = PyTuple_GET_SIZE(held);
+    data = per_item(total, sizeof(void *));
+    kinds = per_item(total, sizeof(int));
+    lengths = per_item(total, sizeof(Py_ssize_t));
+    if (data == NULL || kinds == NULL || lengths == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < total; i++) {
+        PyObject *text = PyTuple_GET_ITEM(held, i);
+        data[i] = PyUnicode_DATA(text);
+        kinds[i] = PyUnicode_KIND(text);
+        lengths[i] = PyUnicode_GET_LENGTH(text);
+    }
+    per_text = (int64_t *)PyByteArray_AS_STRING(counts);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < total && !failed; i++) {
+        const void *text = data[i];
+        int kind = kinds[i];
+        Py_ssize_t n = lengths[i], run = 0, longest = 0, j = 0;
+        int64_t found = 0;
+        for (Py_ssize_t k = 0; k < n; k++) {
+            Py_UCS4 c = PyUnicode_READ(kind, text, k);
+            if (c == ' ') {
+                run = 0;
+                continue;
+            }
+            if ((bits[c >> 3] >> (c & 7)) & 1 || Py_UNICODE_IS_SURROGATE(c)) {
+                longest = -1;
+                break;
+            }
+            if (++run > longest)
+                longest = run;
+        }
+        if (longest < 0) {
+            per_text[i] = -1;
+            continue;
+        }
+        if (reserve_word(&scratch, mark_bytes + 4 * longest) < 0) {
+            failed = 1;
+            break;
+        }
+        while (j < n) {
+            Py_ssize_t size = mark_bytes, count;
+            while (j < n && PyUnicode_READ(kind, text, j) == ' ')
+                j++;
+            if (j == n)
+                break;
+            memcpy(scratch.word, mark, (size_t)mark_bytes);
+            for (; j < n; j++) {
+                Py_UCS4 c = PyUnicode_READ(kind, text, j);
+                if (c == ' ')
+                    break;
+                size += put_utf8(scratch.word + size, c);
+            }
+            count = segment_word(v, scratch.word, size, scratch.best, scratch.from, scratch.node, &out);
+            if (count < 0) {
+                failed = 1;
+                break;
+            }
+            found += count;
+        }
+        if (!failed && n > 0 && PyUnicode_READ(kind, text, n - 1) == ' ') {
+            /* Runs of spaces collapse into one; a final one is a pre-token of its own. */
+            Py_ssize_t count;
+            memcpy(scratch.word, mark, (size_t)mark_bytes);
+            count = segment_word(v, scratch.word, mark_bytes, scratch.best, scratch.from, scratch.node, &out);
+            if (count < 0)
+                failed = 1;
+            found += count;
+        }
+        per_text[i] = found;
+    }
+    Py_END_ALLOW_THREADS
+    ids = failed ? PyErr_NoMemory() : ids_of(&out);
+done:
+    free(out.data);
+    free_scratch(&scratch);
+    PyMem_Free(data);
+    PyMem_Free(kinds);
+    PyMem_Free(lengths);
+    Py_DECREF(held);
+    PyBuffer_Release(&unsafe);
     if (ids == NULL) {
         Py_XDECREF(counts);
         return NULL;
@@ -1559,6 +1780,8 @@ static PyObject *UnigramVocab_get_nbytes(UnigramVocab *v, void *closure)
 static PyMethodDef UnigramVocab_methods[] = {
     {"segment", (PyCFunction)UnigramVocab_segment, METH_VARARGS,
      "segment(words): (int32 ids, int64 counts) of the Unigram Viterbi search on each word; see the C source."},
+    {"segment_texts", (PyCFunction)UnigramVocab_segment_texts, METH_VARARGS,
+     "segment_texts(texts, unsafe, replacement): (int32 ids, int64 counts, -1 where not covered) of Metaspace texts."},
     {"look_up", (PyCFunction)UnigramVocab_look_up, METH_VARARGS, "look_up(piece): its id (the last if repeated), or -1."},
     {NULL, NULL, 0, NULL},
 };

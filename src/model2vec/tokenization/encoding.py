@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from itertools import filterfalse
+from itertools import chain, filterfalse
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -17,13 +17,23 @@ def _replace_surrogates(text: str) -> str:
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
-def _encode_ids(tokenizer: Tokenizer | LeanUnigram, texts: list[str]) -> list[list[int]]:
-    """Token ids of each text without special tokens, tolerating lone surrogates."""
+def _encode_flat(tokenizer: Tokenizer | LeanUnigram, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids of all texts without special tokens, text after text (int64), and the number per text.
+
+    Tolerates lone surrogates (see `_encode_ids`).
+    """
     if isinstance(tokenizer, LeanUnigram):
         try:
-            return tokenizer.encode_ids(texts)
+            return tokenizer.encode_flat(texts)
         except TypeError:
-            return tokenizer.encode_ids([_replace_surrogates(t) for t in texts])
+            return tokenizer.encode_flat([_replace_surrogates(t) for t in texts])
+    id_lists = _encode_ids(tokenizer, texts)
+    lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
+    return np.fromiter(chain.from_iterable(id_lists), dtype=np.int64, count=int(lengths.sum())), lengths
+
+
+def _encode_ids(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
+    """Token ids of each text without special tokens, tolerating lone surrogates."""
     try:
         encodings = tokenizer.encode_batch_fast(texts, add_special_tokens=False)
     except TypeError:

@@ -12,7 +12,7 @@ import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain, pairwise
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -20,9 +20,9 @@ from tokenizers import Tokenizer
 
 from model2vec._compiled import kernels
 from model2vec.tokenization.analysis import find_separator, find_shortcut, splits_exactly_on_spaces
-from model2vec.tokenization.encoding import _encode_ids, _encode_words
+from model2vec.tokenization.encoding import _encode_flat, _encode_words
 from model2vec.tokenization.inputs import MAX_TOKENS, check_max_length, cut_text, cut_texts
-from model2vec.tokenization.unigram import LeanUnigram
+from model2vec.tokenization.unigram import LeanUnigram, replace_rows
 from model2vec.tokenization.word_index import _slots, new_word_index, split_look_up
 
 
@@ -74,7 +74,7 @@ class TokenJob:
     generation: int = 0  # the cache generation the slots belong to
     encoded: tuple[list[str], np.ndarray, np.ndarray] | None = None  # `_encode_words` of `missing`
     gathered: tuple[np.ndarray, np.ndarray] | None = None  # all ids and the ids per word, once complete
-    id_lists: list[list[int]] = field(default_factory=list)  # whole-text path: ids of each text
+    flat: tuple[np.ndarray, np.ndarray] | None = None  # whole-text path: all ids and the number per text
 
 
 DEFAULT_CACHE_SIZE = 100_000 if kernels is not None else 30_000
@@ -271,7 +271,7 @@ class TextTokenizer:
         :param job: A job from `begin`.
         """
         if not self.use_word_cache:
-            job.id_lists = _encode_ids(self.tokenizer, job.texts)
+            job.flat = _encode_flat(self.tokenizer, job.texts)
         elif job.missing and isinstance(self.tokenizer, Tokenizer):  # a LeanUnigram never uses the word cache
             job.encoded = _encode_words(self.tokenizer, job.missing, self.separator, self.shortcut)
 
@@ -281,18 +281,17 @@ class TextTokenizer:
         :param job: A job from `begin` that went through `encode_missing`.
         :param drop_unknown: Whether to drop the unknown token.
         :return: The batch.
+        :raises RuntimeError: If a whole-text job did not go through `encode_missing`.
         """
         max_length = job.max_length
         if not self.use_word_cache:
-            while True:
-                id_lists = job.id_lists
-                lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
-                longer = self._cut_further(job, lengths)
-                if not longer:
-                    flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int64, count=int(lengths.sum()))
-                    return self._truncate(flat, lengths, max_length, drop_unknown)
-                for index, ids in zip(longer, _encode_ids(self.tokenizer, [job.texts[i] for i in longer]), strict=True):
-                    job.id_lists[index] = ids
+            if job.flat is None:
+                raise RuntimeError("finish needs a job that went through encode_missing")
+            flat, lengths = job.flat
+            while longer := sorted(self._cut_further(job, lengths)):
+                new_flat, new_lengths = _encode_flat(self.tokenizer, [job.texts[i] for i in longer])
+                flat, lengths = replace_rows(flat, lengths, np.asarray(longer), new_flat, new_lengths)
+            return self._truncate(flat, lengths, max_length, drop_unknown)
         while True:
             flat, word_lengths = self._word_ids(job)
             # Every text has at least one word (split always returns one), so reduceat's offsets ascend.
