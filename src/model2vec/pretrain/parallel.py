@@ -47,7 +47,8 @@ def relative_scores(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     if not len(source) or not len(target):
         return np.zeros((len(source), len(target)), dtype=np.float32)
     cosine = _normalized(source) @ _normalized(target).T
-    return cosine - (cosine.mean(axis=1, keepdims=True) + cosine.mean(axis=0, keepdims=True)) / 2
+    average = (cosine.mean(axis=1, keepdims=True) + cosine.mean(axis=0, keepdims=True)) / 2
+    return np.asarray(cosine - average, dtype=np.float32)
 
 
 def _normalized(vectors: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Fine-tune static models: classifiers, regressors, similarity, pair and retrieval training.
 
 Classifiers and regressors export torch-free pipelines; the others export a plain static model.
+`align_languages` fine-tunes a multilingual model on translation pairs.
 
 Needs torch, scikit-learn and skops (the `train` extra).
 """
@@ -19,6 +20,7 @@ for _module, _package in (("torch", "torch"), ("sklearn", "scikit-learn"), ("sko
     except ImportError as _error:
         raise ImportError(f"model2vec.train needs {_package} ({_error}); install it with: {TRAIN_EXTRA}") from _error
 
+from model2vec.train.alignment import align_languages  # noqa: E402
 from model2vec.train.base import FinetunableStaticModel, TextDataset  # noqa: E402
 from model2vec.train.classifier import StaticModelForClassification  # noqa: E402
 from model2vec.train.pairs import StaticModelForPairSimilarity  # noqa: E402
@@ -34,4 +36,5 @@ __all__ = [
     "StaticModelForRetrieval",
     "StaticModelForSimilarity",
     "TextDataset",
+    "align_languages",
 ]
