@@ -148,3 +148,29 @@ def test_pretrain_from_a_given_base_equals_distilling_it(teacher_folder: Path, t
             corpus(30), tmp_path / "c", teacher=teacher_folder, show_progress_bar=False, base=base,
             config=PretrainConfig(max_length=16, shard_size=25, new_words=2),
         )  # fmt: skip
+
+
+def test_pretrain_with_function_targets_and_a_base_never_loads_the_teacher(
+    teacher_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder's forward pass is unused then: loading it cost seconds and hundreds of MB for nothing."""
+    from model2vec.distill import distill, teachers
+
+    base = distill(teacher_folder, pca_dims=None, sif_coefficient=None, quantize_to="float32", show_progress_bar=False)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("load_teacher was called")
+
+    monkeypatch.setattr(teachers, "load_teacher", refuse)
+    config = PretrainConfig(max_length=16, shard_size=25, train=TrainConfig(max_epochs=1, batch_size=16), pca_dims=4)
+    width = base.dim
+    model = pretrain(
+        corpus(30),
+        tmp_path / "m",
+        teacher=teacher_folder,
+        config=config,
+        show_progress_bar=False,
+        base=base,
+        targets=lambda texts: np.ones((len(texts), width), dtype=np.float32),
+    )
+    assert model.dim == 4

@@ -137,12 +137,14 @@ def pretrain(
     timings: dict[str, float] = {}
 
     start = time.perf_counter()
-    info = load_teacher(teacher_path, device=device, teacher_dtype=config.teacher_dtype)
-    teacher_tokenizer = info.tokenizer
-    target_teacher: TeacherInfo | TextTeacher = info
+    target_teacher: TeacherInfo | TextTeacher
+    teacher_tokenizer = None
     if targets is not None:
-        del info  # the folder's forward pass is not needed: free it before the function teacher runs
+        # The folder's forward pass is not needed (its tokenizer only for new words, loaded then).
         target_teacher = as_text_teacher(targets)
+    else:
+        target_teacher = load_teacher(teacher_path, device=device, teacher_dtype=config.teacher_dtype)
+        teacher_tokenizer = target_teacher.tokenizer
     featurize(
         corpus,
         target_teacher,
@@ -179,6 +181,8 @@ def pretrain(
     start = time.perf_counter()
     words = None
     if config.new_words:
+        if teacher_tokenizer is None:
+            teacher_tokenizer = load_teacher(teacher_path, device=device).tokenizer
         words = frequent_new_words(teacher_tokenizer, texts, config.new_words) or None
     if base is not None:
         if words:
