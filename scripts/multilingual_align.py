@@ -1,10 +1,10 @@
-"""The last step of the multilingual model: align languages on translation pairs (contrastive, half kept).
+"""The last step of the multilingual model: align languages on translation pairs (contrastive, 30% kept).
 
     .venv/bin/python scripts/multilingual_align.py --start models/multilingual-fit \
         --pairs models/multilingual-pairs.tsv --out models/multilingual-pretrained
 
 Fine-tunes the pre-trained model on the (text, English) pairs of `scripts/multilingual_pairs.py` with
-in-batch negatives for one epoch and keeps half of the change (`model2vec.train.align_languages`;
+in-batch negatives for one epoch and keeps 30% of the change (`model2vec.train.align_languages`;
 validation on the pairs of held-out English lines), then stores float16 as the pre-training did.
 docs/multilingual.md has the ablation that chose it.
 """
