@@ -119,7 +119,7 @@ def run_variant(
     if variant.pairs:
         if pairs is None:
             raise SystemExit(f"{variant.name!r} needs the translation pairs (--pairs).")
-        texts, targets = texts + pairs[0], np.concatenate([targets, pairs[1]])
+        texts, targets = texts + pairs[0], np.concatenate([targets, pairs[1]]) if n else pairs[1]
     model = base
     if variant.min_token_count:
         counts = np.bincount(tokenize_texts(base, texts).ids, minlength=base.tokenizer.get_vocab_size())
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(v.corpus for v in selected):
         texts, targets = read_features(args.features, limit=args.corpus_texts)
     else:  # pairs-only variants do not need the featurised corpus
-        texts, targets = [], np.zeros((0, 384), dtype=np.float32)
+        texts, targets = [], np.zeros((0, 0), dtype=np.float32)
     base = StaticModel.from_pretrained(args.base)
     tasks = [load_task(spec) for spec in discover_tasks(resolve_data_dir(None, suite="multilingual"))]
     pairs = None
