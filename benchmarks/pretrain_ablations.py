@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/pretrain_ablations.py                        # every variant below
     .venv/bin/python benchmarks/pretrain_ablations.py --only "MSE loss" "lr 1e-2"
 
-Reuses the featurised corpus (`models/family/corpus.features`: all-MiniLM-L6-v2 in bfloat16, corpus
+Reuses the featurised corpus (`models/family/corpus.features`: all-MiniLM-L6-v2 in bfloat16 where native
+(`teacher_dtype='auto'`), corpus
 paragraphs cut to 128 tokens, as `make models` writes it; a prefix of an unfinished featurisation is
 enough for the variants that need fewer texts). The grid changes one thing at a time against today's
 `make pretrain` recipe on the first 100,000 paragraphs; the corpus-size rows use 300k and all
@@ -138,7 +139,7 @@ def span_features(sentences: list[str], paragraphs: int) -> tuple[list[str], np.
     from model2vec.pretrain import featurize
 
     folder = FAMILY / f"spans-{paragraphs}-0.features"
-    teacher = load_teacher(default_teacher_path(), teacher_dtype="bfloat16")
+    teacher = load_teacher(default_teacher_path(), teacher_dtype="auto")
     featurize(word_spans(sentences[0::2], seed=0), teacher, folder, max_length=128)
     return read_features(folder)
 
@@ -150,7 +151,7 @@ def sentence_features(paragraphs: list[str]) -> tuple[list[str], np.ndarray]:
 
     folder = FAMILY / f"sentences-{len(paragraphs)}.features"
     sentences = list(sentences_of(paragraphs))
-    teacher = load_teacher(default_teacher_path(), teacher_dtype="bfloat16")
+    teacher = load_teacher(default_teacher_path(), teacher_dtype="auto")
     featurize(sentences, teacher, folder, max_length=128)
     return read_features(folder)
 
@@ -165,7 +166,7 @@ def token_mean_targets(texts: list[str]) -> np.ndarray:
     from model2vec.distill.teachers import load_teacher
     from model2vec.pretrain.featurize import teacher_inputs
 
-    info = load_teacher(default_teacher_path(), teacher_dtype="bfloat16")
+    info = load_teacher(default_teacher_path(), teacher_dtype="auto")
     ids, _ = teacher_inputs(info.tokenizer, texts, 128)
     lengths = np.array([len(i) for i in ids])
     order = np.argsort(lengths, kind="stable")

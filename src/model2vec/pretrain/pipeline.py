@@ -28,8 +28,9 @@ class PretrainConfig:
     """Settings of `pretrain` (every one is recorded in the saved model's config).
 
     :param max_length: Teacher tokens per corpus text (longer texts are cut).
-    :param teacher_dtype: Precision of the teacher while featurising ("float32" or "bfloat16"; bfloat16
-        is several times faster on CPUs with bfloat16 units and changes targets by well under 1%).
+    :param teacher_dtype: Precision of the teacher while featurising: "float32", "bfloat16" (2-3x faster
+        on CPUs with bfloat16 units, about 5x slower on CPUs without; changes targets by well under 1%)
+        or "auto" (bfloat16 only where it is native).
     :param teacher_batch_size: Texts per teacher forward pass.
     :param shard_size: Texts per featurisation shard (the unit of resumption).
     :param new_words: Add up to this many frequent corpus words to the vocabulary (0: keep the teacher's).
