@@ -85,3 +85,20 @@ def test_tagged_corpus_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"no \.tsv"):
         read_tagged_corpus(tmp_path / "empty")
+
+
+def test_sentences_by_language_is_the_tagged_stream_grouped(tmp_path: Path) -> None:
+    from model2vec.pretrain.corpus import read_tagged_corpus, sentences_by_language
+
+    lines = [f"eng\ten {i}" for i in range(4)] + [f"deu\tde {i}" for i in range(6)] + ["fra\tfr 0", "fra\t "]
+    write(tmp_path / "c.tsv", lines)
+    grouped = sentences_by_language(tmp_path)
+    assert list(grouped) == ["deu", "eng", "fra"]  # sorted, the empty text skipped
+    assert sorted(grouped["deu"]) == [f"de {i}" for i in range(6)] and grouped["fra"] == ["fr 0"]
+    # The interleaved stream takes the same shuffled lists depth by depth.
+    assert list(read_tagged_corpus(tmp_path))[:3] == [grouped["deu"][0], grouped["eng"][0], grouped["fra"][0]]
+    assert sentences_by_language(tmp_path) == grouped  # seeded
+    capped = sentences_by_language(tmp_path, per_language=2, languages=["eng", "deu"])
+    assert list(capped) == ["deu", "eng"] and capped["deu"] == grouped["deu"][:2]
+    with pytest.raises(ValueError, match="per_language"):
+        sentences_by_language(tmp_path, per_language=-1)

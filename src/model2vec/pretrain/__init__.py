@@ -4,11 +4,13 @@ Steps, each usable alone: `read_corpus` (a deterministic stream of paragraphs), 
 (teacher vectors in resumable shards), `frequent_new_words` (optional vocabulary extension),
 `fit_to_targets` (train the table and per-token weights), `reregularize` (PCA + SIF weights from
 corpus counts); `pretrain` runs them all. `align_parallel` / `read_pairs` / `translation_targets`
-turn parallel text into targets that align languages. Needs the `pretrain` extra (torch, transformers).
+turn parallel text into targets that align languages; `remove_language_subspace` projects the
+directions that separate languages out of a table. Needs the `pretrain` extra (torch, transformers).
 """
 
-from model2vec.pretrain.corpus import read_corpus, read_tagged_corpus
+from model2vec.pretrain.corpus import read_corpus, read_tagged_corpus, sentences_by_language
 from model2vec.pretrain.featurize import featurize, read_features, read_shard
+from model2vec.pretrain.language_subspace import remove_language_subspace
 from model2vec.pretrain.parallel import align_parallel, read_pairs, translation_targets
 from model2vec.pretrain.pipeline import PretrainConfig, pretrain
 from model2vec.pretrain.reregularize import reregularize
@@ -31,6 +33,8 @@ __all__ = [
     "read_pairs",
     "read_shard",
     "read_tagged_corpus",
+    "remove_language_subspace",
     "reregularize",
+    "sentences_by_language",
     "translation_targets",
 ]

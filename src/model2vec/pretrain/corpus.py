@@ -101,33 +101,26 @@ def _next_paragraph(lines: Iterator[str], min_words: int) -> str | None:
     return None
 
 
-def read_tagged_corpus(
+def sentences_by_language(
     paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     per_language: int | None = None,
-    limit: int | None = None,
     languages: Sequence[str] | None = None,
     seed: int = 0,
-) -> Iterator[str]:
-    """Yield a `lang<TAB>text` corpus (one sentence per line) interleaved across languages.
+) -> dict[str, list[str]]:
+    """Read a `lang<TAB>text` corpus into a shuffled list of sentences per language.
 
     Every language's sentences are shuffled with a seeded generator (a source's files are often
-    grouped by domain), then the stream takes one sentence from each language in turn, in sorted
-    language order. Any prefix of the stream is therefore balanced: the first `k * L` sentences hold
-    `k` of each of the `L` languages (until small languages run out). The whole corpus is read into
-    memory first (the shared 476k-sentence corpus takes ~150 MB).
+    grouped by domain) and cut to `per_language`. Empty lines and texts are skipped.
 
     :param paths: `.tsv`/`.tsv.gz` files (UTF-8, `lang<TAB>text` per line) or folders of them.
     :param per_language: At most this many sentences per language (None: all).
-    :param limit: Stop after this many sentences (None: all).
     :param languages: Keep only these language codes (None: all).
     :param seed: Seed of the per-language shuffle.
-    :return: An iterator of sentences (stripped, without their language tag).
+    :return: `{language: sentences}` in sorted language order.
     :raises FileNotFoundError: If a path does not exist or a folder holds no tsv file.
-    :raises ValueError: For negative sizes or a line without a tab.
+    :raises ValueError: For a negative `per_language` or a line without a tab.
     """
-    for name, value in (("per_language", per_language), ("limit", limit)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise ValueError(f"{name} must be a non-negative int or None, got {value!r}.")
+    _check_size("per_language", per_language)
     files = _resolve(paths, (".tsv", ".tsv.gz"))
     wanted = None if languages is None else set(languages)
     by_language: dict[str, list[str]] = {}
@@ -145,11 +138,46 @@ def read_tagged_corpus(
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    queues: list[list[str]] = []
+    shuffled: dict[str, list[str]] = {}
     for language in sorted(by_language):
         texts = by_language[language]
         order = rng.permutation(len(texts))
-        queues.append([texts[i] for i in order[:per_language]])
+        shuffled[language] = [texts[i] for i in order[:per_language]]
+    return shuffled
+
+
+def _check_size(name: str, value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"{name} must be a non-negative int or None, got {value!r}.")
+
+
+def read_tagged_corpus(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    per_language: int | None = None,
+    limit: int | None = None,
+    languages: Sequence[str] | None = None,
+    seed: int = 0,
+) -> Iterator[str]:
+    """Yield a `lang<TAB>text` corpus (one sentence per line) interleaved across languages.
+
+    Every language's sentences are shuffled with a seeded generator (`sentences_by_language`), then the
+    stream takes one sentence from each language in turn, in sorted language order. Any prefix of the
+    stream is therefore balanced: the first `k * L` sentences hold `k` of each of the `L` languages
+    (until small languages run out). The whole corpus is read into memory first (the shared
+    476k-sentence corpus takes ~150 MB).
+
+    :param paths: `.tsv`/`.tsv.gz` files (UTF-8, `lang<TAB>text` per line) or folders of them.
+    :param per_language: At most this many sentences per language (None: all).
+    :param limit: Stop after this many sentences (None: all).
+    :param languages: Keep only these language codes (None: all).
+    :param seed: Seed of the per-language shuffle.
+    :return: An iterator of sentences (stripped, without their language tag).
+    :raises FileNotFoundError: If a path does not exist or a folder holds no tsv file.
+    :raises ValueError: For negative sizes or a line without a tab.
+    """
+    _check_size("per_language", per_language)
+    _check_size("limit", limit)
+    queues = list(sentences_by_language(paths, per_language, languages, seed).values())
 
     def generate() -> Iterator[str]:
         produced = 0
