@@ -220,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     from model2vec.evaluation.cli import register as register_evaluate
     from model2vec.onnx import register as register_onnx
     from model2vec.pretrain.cli import register as register_pretrain
+    from model2vec.pretrain.cli import register_language_subspace
     from model2vec.search import register as register_search
     from model2vec.serve.cli import register as register_serve
 
@@ -228,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_evaluate(commands)
     register_onnx(commands)
     register_pretrain(commands)
+    register_language_subspace(commands)
     register_search(commands)
     register_batch(commands)
     register_serve(commands)

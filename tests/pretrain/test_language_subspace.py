@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
@@ -116,3 +118,21 @@ def test_bad_inputs() -> None:
         remove_directions("model", np.zeros((0, 8)))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="count"):
         remove_language_subspace(model, {"eng": ["dog"], "deu": ["hund"]}, count=2)
+
+
+def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from model2vec.cli import main
+
+    folder, out = tmp_path / "model", tmp_path / "out"
+    bilingual_model().save_pretrained(folder)
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text("".join(f"{language}\t{text}\n" for language in LANGUAGES for text in sentences(language)))
+    args = ["remove-language-directions", str(folder), str(corpus), "--out", str(out), "--quantize-to", "float32"]
+    assert main([*args, "--count", "2"]) == 0
+    assert "2 directions of 3 languages removed" in capsys.readouterr().out
+    projected = StaticModel.from_pretrained(out)
+    cosine = np.sum(projected.encode(sentences("deu")) * projected.encode(sentences("eng")), axis=1)
+    assert cosine.min() > 0.99
+    # The default (32 directions) needs more languages than this corpus has: one line, exit status 2.
+    assert main([*args[:-2], "--out", str(tmp_path / "other")]) == 2
+    assert "count must be in [0, 2]" in capsys.readouterr().err

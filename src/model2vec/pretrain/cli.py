@@ -161,3 +161,43 @@ def _run(args: argparse.Namespace) -> int:
     )
     print(f"Saved {args.out}: {model}")
     return 0
+
+
+def register_language_subspace(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the `remove-language-directions` subcommand (imports nothing heavy).
+
+    :param subparsers: The object returned by `ArgumentParser.add_subparsers`.
+    :return: The subcommand's parser.
+    """
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "remove-language-directions",
+        help="Project the directions that separate languages out of a multilingual model's table.",
+        description=(
+            "Embed a sample of every language of a lang<TAB>text corpus, find the directions along which the "
+            "language means differ most, project them out of every row and save the model "
+            "(docs/multilingual.md). Pure numpy: no teacher, seconds."
+        ),
+    )
+    parser.add_argument("model", help="Model folder or hub id.")
+    parser.add_argument("corpus", nargs="+", help="Tagged corpus files (.tsv/.tsv.gz, lang<TAB>text) or folders.")
+    parser.add_argument("--out", required=True, help="Model folder to write.")
+    parser.add_argument("--count", type=int, default=32, help="Directions to remove (default 32).")
+    parser.add_argument("--per-language", type=int, default=200, help="Sentences per language (default 200).")
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the per-language sample.")
+    parser.add_argument("--quantize-to", choices=("float32", "float16", "int8"), default="float16")
+    parser.set_defaults(func=_remove_language_directions)
+    return parser
+
+
+def _remove_language_directions(args: argparse.Namespace) -> int:
+    from model2vec import StaticModel
+    from model2vec.model import quantize_model
+    from model2vec.pretrain.corpus import sentences_by_language
+    from model2vec.pretrain.language_subspace import remove_language_subspace
+
+    model = StaticModel.from_pretrained(args.model)
+    texts = sentences_by_language(args.corpus, per_language=args.per_language, seed=args.seed)
+    projected = quantize_model(remove_language_subspace(model, texts, args.count), quantize_to=args.quantize_to)
+    projected.save_pretrained(args.out)
+    print(f"Saved {args.out}: {projected} ({args.count} directions of {len(texts)} languages removed)")
+    return 0
