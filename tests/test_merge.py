@@ -27,6 +27,14 @@ def test_token_table_folds_weights_and_mapping() -> None:
     np.testing.assert_array_equal(token_table(mapped), model.embedding[:3][mapping])
 
 
+def test_token_table_is_a_copy() -> None:
+    model = make_model(dim=4, seed=1)  # float32, no weights, no mapping: the case that could alias
+    before = model.embedding.copy()
+    table = token_table(model)
+    table += 1.0
+    np.testing.assert_array_equal(model.embedding, before)
+
+
 def test_interpolate_ends_and_middle() -> None:
     start, tuned = make_model(dim=4, seed=1), make_model(dim=4, seed=2)
     np.testing.assert_allclose(interpolate(start, tuned, 0.0).embedding, start.embedding)

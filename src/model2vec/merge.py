@@ -27,7 +27,8 @@ def token_table(model: StaticModel) -> np.ndarray:
         table = table[model.token_mapping]
     if model.weights is not None:
         table = table * np.asarray(model.weights, dtype=np.float32)[:, None]
-    return np.ascontiguousarray(table, dtype=np.float32)
+    # A float32 table without weights or mapping is the model's own array so far: copy, so callers may edit it.
+    return np.array(table, dtype=np.float32, order="C", copy=True)
 
 
 def _vocabulary(model: StaticModel) -> dict[str, int] | None:

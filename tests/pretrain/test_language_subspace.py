@@ -63,9 +63,10 @@ def test_projection_commutes_with_pooling() -> None:
     model = make_model(dim=6, seed=3, normalize=False)
     rng = np.random.default_rng(0)
     directions = np.linalg.qr(rng.normal(size=(6, 2)))[0].T.astype(np.float32)
-    projected = remove_directions(model, directions)
     texts = ["hello world", "the cat sat on the mat", "dog"]
     raw = model.encode(texts)
+    projected = remove_directions(model, directions)
+    np.testing.assert_array_equal(model.encode(texts), raw)  # the model itself is left alone
     expected = raw - (raw @ directions.T) @ directions
     np.testing.assert_allclose(projected.encode(texts), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(projected.embedding @ directions.T, 0.0, atol=1e-5)
