@@ -27,8 +27,10 @@ def token_table(model: StaticModel) -> np.ndarray:
         table = table[model.token_mapping]
     if model.weights is not None:
         table = table * np.asarray(model.weights, dtype=np.float32)[:, None]
-    # A float32 table without weights or mapping is the model's own array so far: copy, so callers may edit it.
-    return np.array(table, dtype=np.float32, order="C", copy=True)
+    table = np.ascontiguousarray(table, dtype=np.float32)
+    # Without weights or mapping a float32 table is still the model's own array: copy it (only then, as
+    # a 250k-piece table is hundreds of MB), so callers may edit the result.
+    return table.copy() if np.shares_memory(table, model.embedding) else table
 
 
 def _vocabulary(model: StaticModel) -> dict[str, int] | None:
