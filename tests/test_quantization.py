@@ -46,6 +46,8 @@ def test_dimensionality() -> None:
     np.testing.assert_array_equal(q.embedding, model.embedding[:, :3])
     with pytest.raises(ValueError, match="dimensionality"):
         truncate_dimensions(model.embedding, 9)
+    # Documented as a copy: at full width too (it used to return the table itself).
+    assert not np.shares_memory(truncate_dimensions(model.embedding, 8), model.embedding)
 
 
 def test_vocabulary_quantisation_is_deterministic_and_close() -> None:
@@ -71,3 +73,17 @@ def test_vocabulary_then_int8() -> None:
     assert q.embedding.shape == (6, 4) and q.embedding.dtype == np.int8
     assert q.token_mapping is not None and q.weights is not None
     assert np.isfinite(q.encode(TEXTS)).all()
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"dimensionality": 8}, {"quantize_to": None}])
+def test_result_never_shares_arrays_with_the_original(kwargs: dict[str, object]) -> None:
+    # A no-op call used to hand back the model's own table and weights: editing the "copy" changed both.
+    rng = np.random.default_rng(0)
+    model = make_model(dim=8, weights=rng.random(len(make_model().embedding)).astype(np.float32))
+    before_table, before_weights = model.embedding.copy(), np.asarray(model.weights).copy()
+    copy = quantize_model(model, **kwargs)  # type: ignore[arg-type]
+    copy.embedding[:] = 0
+    assert copy.weights is not None
+    copy.weights[:] = 0
+    np.testing.assert_array_equal(model.embedding, before_table)
+    np.testing.assert_array_equal(model.weights, before_weights)

@@ -795,6 +795,11 @@ class StaticModel:
         )
 
 
+def _own(array: np.ndarray, original: np.ndarray | None) -> np.ndarray:
+    """Return `array`, copied when it shares memory with `original`."""
+    return array.copy() if original is not None and np.shares_memory(array, original) else array
+
+
 def quantize_model(
     model: StaticModel,
     vocabulary_quantization: int | None = None,
@@ -841,6 +846,11 @@ def quantize_model(
         if table.row_scale is not None:
             per_token = table.row_scale if mapping is None else table.row_scale[mapping]
             weights = per_token if weights is None else weights * per_token
+    # With nothing to change (or a step that returned its input), the arrays would still be the model's:
+    # copy them, so that changing the result in place never changes the original.
+    embedding = _own(embedding, model.embedding)
+    weights = None if weights is None else _own(weights, model.weights)
+    mapping = None if mapping is None else _own(mapping, model.token_mapping)
     config = dict(model.config)
     quantized = StaticModel(
         vectors=embedding,

@@ -115,7 +115,8 @@ def truncate_dimensions(embedding: np.ndarray, dimensionality: int) -> np.ndarra
         raise ValueError(f"dimensionality must be an int, got {type(dimensionality).__name__}.")
     if not 1 <= dimensionality <= embedding.shape[1]:
         raise ValueError(f"dimensionality must be between 1 and {embedding.shape[1]}, got {dimensionality}.")
-    return np.ascontiguousarray(embedding[:, :dimensionality])
+    # np.array copies even at full width (ascontiguousarray would hand back the input itself).
+    return np.array(embedding[:, :dimensionality], order="C")
 
 
 @dataclass(frozen=True)
