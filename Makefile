@@ -30,9 +30,10 @@ $(DISTILLED)/model.safetensors: $(STAMP)
 distill: $(DISTILLED)/model.safetensors
 
 # Pre-train the default model (docs/pretrain.md): 300k corpus paragraphs cut to 128 tokens, featurised
-# with the teacher in bfloat16 (resumable shards in $(PRETRAINED).features), then train, PCA, SIF.
+# with the teacher in bfloat16 where the CPU has bfloat16 units, else float32 (`auto`; resumable shards
+# in $(PRETRAINED).features), then train, PCA, SIF.
 $(PRETRAINED)/model.safetensors: $(STAMP)
-	$(PY) -m model2vec.cli pretrain $(CORPUS) --out $(PRETRAINED) --limit 300000 --teacher-dtype bfloat16
+	$(PY) -m model2vec.cli pretrain $(CORPUS) --out $(PRETRAINED) --limit 300000 --teacher-dtype auto
 
 pretrain: $(PRETRAINED)/model.safetensors
 
