@@ -68,7 +68,7 @@ class Recipe:
     sif_coefficient: float = 1e-3
     large_new_words: int = 54_000
     retrieval_epochs: int = 3
-    retrieval_mix: float = 0.5  # share of the fine-tuned table in the retrieval member (the rest: base's)
+    retrieval_mix: float = 0.4  # share of the fine-tuned table in the retrieval member (the rest: base's)
     retrieval_pairs: int = 60_000  # (first sentence, rest of the paragraph) pairs from the corpus
     # Every member: a contrastive fine-tune on corpus pairs alone (no SciFact), this share of it kept.
     polish_pairs: int = 200_000
