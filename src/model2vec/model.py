@@ -796,8 +796,9 @@ class StaticModel:
 
 
 def _own(array: np.ndarray, original: np.ndarray | None) -> np.ndarray:
-    """Return `array`, copied when it shares memory with `original`."""
-    return array.copy() if original is not None and np.shares_memory(array, original) else array
+    """Return `array`, copied when it may share memory with `original`."""
+    # may_share_memory only compares bounds: exact overlap checks can be slow on strided views.
+    return array.copy() if original is not None and np.may_share_memory(array, original) else array
 
 
 def quantize_model(
