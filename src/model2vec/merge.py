@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model2vec.model import StaticModel
+from model2vec.model import StaticModel, unshared
 
 
 def token_table(model: StaticModel) -> np.ndarray:
@@ -27,10 +27,9 @@ def token_table(model: StaticModel) -> np.ndarray:
         table = table[model.token_mapping]
     if model.weights is not None:
         table = table * np.asarray(model.weights, dtype=np.float32)[:, None]
-    table = np.ascontiguousarray(table, dtype=np.float32)
     # Without weights or mapping a float32 table is still the model's own array: copy it (only then, as
     # a 250k-piece table is hundreds of MB), so callers may edit the result.
-    return table.copy() if np.shares_memory(table, model.embedding) else table
+    return unshared(np.ascontiguousarray(table, dtype=np.float32), model.embedding)
 
 
 def _vocabulary(model: StaticModel) -> dict[str, int] | None:

@@ -795,8 +795,13 @@ class StaticModel:
         )
 
 
-def _own(array: np.ndarray, original: np.ndarray | None) -> np.ndarray:
-    """Return `array`, copied when it may share memory with `original`."""
+def unshared(array: np.ndarray, original: np.ndarray | None) -> np.ndarray:
+    """Return `array`, copied when it may share memory with `original` (so callers may edit the result).
+
+    :param array: A result that may be (a view of) `original`.
+    :param original: The model's own array, or None.
+    :return: `array` itself, or a copy when its memory may overlap `original`'s.
+    """
     # may_share_memory only compares bounds: exact overlap checks can be slow on strided views.
     return array.copy() if original is not None and np.may_share_memory(array, original) else array
 
@@ -849,9 +854,9 @@ def quantize_model(
             weights = per_token if weights is None else weights * per_token
     # With nothing to change (or a step that returned its input), the arrays would still be the model's:
     # copy them, so that changing the result in place never changes the original.
-    embedding = _own(embedding, model.embedding)
-    weights = None if weights is None else _own(weights, model.weights)
-    mapping = None if mapping is None else _own(mapping, model.token_mapping)
+    embedding = unshared(embedding, model.embedding)
+    weights = None if weights is None else unshared(weights, model.weights)
+    mapping = None if mapping is None else unshared(mapping, model.token_mapping)
     config = dict(model.config)
     quantized = StaticModel(
         vectors=embedding,
