@@ -38,7 +38,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -197,19 +199,23 @@ def trained_table(kind: str) -> tuple[Any, np.ndarray]:
     return model, result.token_counts
 
 
-def corpus_pairs(limit: int) -> list[tuple[str, str]]:
-    """Return the first `limit` (first sentence, rest of the paragraph) pairs of the corpus stream."""
+@cache
+def corpus_pairs(limit: int) -> tuple[tuple[str, str], ...]:
+    """Return the first `limit` (first sentence, rest of the paragraph) pairs of the corpus stream.
+
+    Cached (a tuple, so no caller can change it): every member's polish reads the same pairs.
+    """
     from model2vec.pretrain import read_corpus
     from model2vec.pretrain.sentences import query_passage_pairs
 
-    return list(query_passage_pairs(read_corpus(CORPUS, limit=limit * 2)))[:limit]
+    return tuple(query_passage_pairs(read_corpus(CORPUS, limit=limit * 2)))[:limit]
 
 
 def retrieval_items(limit: int = RECIPE.retrieval_pairs) -> list[tuple[str, str]]:
     """(query, passage) training items: corpus pairs plus the SciFact train claims and their abstracts."""
     from model2vec.evaluation.data import load_retrieval
 
-    items = corpus_pairs(limit)
+    items = list(corpus_pairs(limit))
     # SciFact's train split: every judged (claim, abstract) pair, in the qrels file's order.
     scifact = load_retrieval(DATA / "eval" / "retrieval" / "scifact", split="train")
     documents = dict(zip(scifact.doc_ids, scifact.doc_texts, strict=True))
@@ -219,17 +225,18 @@ def retrieval_items(limit: int = RECIPE.retrieval_pairs) -> list[tuple[str, str]
     return items
 
 
-def contrastive_fine_tune(model: Any, items: list[tuple[str, str]]) -> Any:
+def contrastive_fine_tune(model: Any, items: Sequence[tuple[str, str]]) -> Any:
     """Return `model` fine-tuned with in-batch negatives on (query, passage) `items` (seed `SEED`)."""
     from model2vec.train import StaticModelForRetrieval
 
     trainer = StaticModelForRetrieval.from_static_model(model=model)
     # Three epochs: longer runs raise retrieval further but cost classification and clustering.
-    trainer.fit(items, random_seed=SEED, test_size=2000, max_epochs=RECIPE.retrieval_epochs, show_progress_bar=False)
+    epochs = RECIPE.retrieval_epochs
+    trainer.fit(list(items), random_seed=SEED, test_size=2000, max_epochs=epochs, show_progress_bar=False)
     return trainer.to_static_model()
 
 
-def fine_tuned(model: Any, items: list[tuple[str, str]], share: float) -> Any:
+def fine_tuned(model: Any, items: Sequence[tuple[str, str]], share: float) -> Any:
     """Return `model` averaged with its contrastive fine-tune on `items`, `share` of the fine-tune kept.
 
     Weight-space averaging (WiSE-FT style): the fine-tune gains on clustering and retrieval, the
@@ -240,17 +247,30 @@ def fine_tuned(model: Any, items: list[tuple[str, str]], share: float) -> Any:
     return interpolate(model, contrastive_fine_tune(model, items), share)
 
 
+@cache
+def polished(table: str, pca_dims: int) -> Any:
+    """Return the re-regularised `table` at `pca_dims`, polished (float32).
+
+    Cached: `retrieval` starts from exactly `base`'s polished table, and the polish is the slow part. The
+    returned model is shared, so callers must not change it in place (interpolate and quantize_model
+    return new arrays).
+    """
+    from model2vec.pretrain import reregularize
+
+    model, counts = trained_table(table)
+    final = reregularize(model, counts, pca_dims, RECIPE.sif_coefficient)
+    if RECIPE.polish_mix > 0:
+        pairs, kept = RECIPE.polish_pairs, RECIPE.polish_mix
+        log(f"{table} table at {pca_dims} dims: contrastive polish on {pairs:,} corpus pairs ({kept:.0%} kept)")
+        final = fine_tuned(final, corpus_pairs(pairs), kept)
+    return final
+
+
 def build_member(member: Member) -> Any:
     """Make one member's model (float16) and return it."""
     from model2vec.model import quantize_model
-    from model2vec.pretrain import reregularize
 
-    model, counts = trained_table(member.table)
-    final = reregularize(model, counts, member.pca_dims, RECIPE.sif_coefficient)
-    if RECIPE.polish_mix > 0:
-        pairs, kept = RECIPE.polish_pairs, RECIPE.polish_mix
-        log(f"{member.name}: contrastive polish on {pairs:,} corpus pairs ({kept:.0%} kept)")
-        final = fine_tuned(final, corpus_pairs(pairs), kept)
+    final = polished(member.table, member.pca_dims)
     if member.retrieval:
         items = retrieval_items()
         log(f"{member.name}: fine-tuning for retrieval on {len(items):,} (query, passage) items")
