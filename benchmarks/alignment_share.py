@@ -6,7 +6,8 @@
 Fine-tunes the start model on the translation pairs exactly as `model2vec.train.align_languages` does
 (`split_by_target`, one epoch, learning rate 1e-2, seed 42), then scores
 `interpolate(start, tuned, share)` (float16) on the multilingual dev suite for every share; share 0 is
-the start model. Prints one line per share and writes `benchmarks/results/alignment-share.json`.
+the start model. `--pairs` takes several files (e.g. add `scripts/stsb_pairs.py`'s). Prints one line
+per share and writes `--out` (default `benchmarks/results/alignment-share.json`).
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     """Fine-tune once, score every share."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--start", type=Path, default=ROOT / "models" / "multilingual-fit")
-    parser.add_argument("--pairs", type=Path, default=ROOT / "models" / "multilingual-pairs.tsv")
+    parser.add_argument("--pairs", type=Path, nargs="+", default=[ROOT / "models" / "multilingual-pairs.tsv"])
     parser.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.3, 0.5, 0.7, 1.0])
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "alignment-share.json")
     args = parser.parse_args(argv)
 
     start = StaticModel.from_pretrained(args.start)
@@ -50,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         rows[share] = {"type_scores": result.type_scores(), "average": result.average}
         scores = " ".join(f"{name} {value:.2f}" for name, value in result.type_scores().items())
         print(f"share {share}: average {result.average:.2f} ({scores})", flush=True)
-    out = ROOT / "benchmarks" / "results" / "alignment-share.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"start": str(args.start), "shares": rows}, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    report = {"start": str(args.start), "pairs": [str(path) for path in args.pairs], "shares": rows}
+    args.out.write_text(json.dumps(report, indent=2))
     return 0
 
 

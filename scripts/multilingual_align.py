@@ -28,7 +28,7 @@ def main() -> int:
     """Align, quantise and save; copy the pre-training report next to the model."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--start", type=Path, required=True, help="The pre-trained model folder.")
-    parser.add_argument("--pairs", type=Path, required=True, help="lang<TAB>text<TAB>English pairs.")
+    parser.add_argument("--pairs", type=Path, nargs="+", required=True, help="lang<TAB>text<TAB>English pairs files.")
     parser.add_argument("--out", type=Path, required=True, help="The model folder to write.")
     parser.add_argument("--share", type=float, default=DEFAULT_SHARE, help="Share of the fine-tuned table kept.")
     parser.add_argument("--epochs", type=int, default=1)
