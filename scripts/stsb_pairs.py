@@ -16,8 +16,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from model2vec.evaluation.data import resolve_data_dir
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Return the JSON objects of a JSON-lines file (blank lines skipped)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def stsb_pairs(eval_dir: Path) -> list[tuple[str, str, str]]:
@@ -32,12 +38,12 @@ def stsb_pairs(eval_dir: Path) -> list[tuple[str, str, str]]:
     manifest = json.loads((eval_dir.parent / "MANIFEST.json").read_text())
     language_of = {Path(entry["path"]).name: entry["lang"] for entry in manifest["files"] if "lang" in entry}
     sts = eval_dir / "sts"
-    english = [json.loads(line) for line in (sts / "stsb_multi_mt.en.train.jsonl").read_text().splitlines()]
+    english = read_rows(sts / "stsb_multi_mt.en.train.jsonl")
     pairs: dict[tuple[str, str, str], None] = {}
     for path in sorted(sts.glob("stsb_multi_mt.*.train.jsonl")):
         if path.name == "stsb_multi_mt.en.train.jsonl":
             continue
-        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        rows = read_rows(path)
         if len(rows) != len(english) or any(a["score"] != b["score"] for a, b in zip(rows, english, strict=True)):
             raise ValueError(f"{path.name} is not row-parallel with the English train file.")
         if path.name not in language_of:
