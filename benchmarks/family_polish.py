@@ -61,8 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         start, name = reregularize(table, counts, 256, family.RECIPE.sif_coefficient), "family base"
     tasks = [load_task(spec) for spec in discover_tasks(resolve_data_dir(None))]
     if args.retrieval:
-        recipe = family.RECIPE
-        start = family.fine_tuned(start, family.corpus_pairs(recipe.polish_pairs), recipe.polish_mix)
+        if args.model is None:
+            start = family.polished("core", 256)  # exactly the table the retrieval member starts from
+        else:
+            recipe = family.RECIPE
+            start = family.fine_tuned(start, family.corpus_pairs(recipe.polish_pairs), recipe.polish_mix)
         name = f"{name}, polished"
 
     def row(model: Any, label: str, pairs: int, kept: float, seconds: float) -> dict[str, Any]:
